@@ -100,6 +100,35 @@ def loads(text: str | bytes) -> Any:
     return _json.loads(text)
 
 
-def render(tree: Tree, *, indent: int | None = 2) -> str:
-    """The JSON v1 document of ``tree``."""
+def subtree(tree: Tree, path: str = "/", depth: int | None = None, *, where: str = "the image") -> Tree:
+    """The part of ``tree`` at and below ``path`` (``depth`` levels), with its ancestors.
+
+    The ancestors keep the result a valid tree (``Tree.from_json`` needs every parent),
+    so ``/etc/ssl`` gives ``/etc``, ``/etc/ssl`` and everything under it. A ``path``
+    through symlinks resolves to the real directory first.
+    """
+    from .fields import lookup
+
+    start = lookup(tree, path, follow_last=True, where=where)
+    if start.path == "/" and depth is None:
+        return tree
+    out = Tree(tree.image)
+    parts = [p for p in start.path.split("/") if p]
+    cur = ""
+    for part in parts:
+        cur += "/" + part
+        entry = tree.get(cur)
+        assert entry is not None
+        out.add(entry)
+    if start.type == "dir":
+        for _, entry in tree.walk(start.path, depth):
+            out.add(entry)
+    return out
+
+
+def render(tree: Tree, *, indent: int | None = 2, path: str = "/", depth: int | None = None,
+           where: str = "the image") -> str:
+    """The JSON v1 document of ``tree`` (or of the :func:`subtree` at ``path``)."""
+    if path not in ("/", "") or depth is not None:
+        tree = subtree(tree, path, depth, where=where)
     return dumps(tree.to_json(), indent=indent)
