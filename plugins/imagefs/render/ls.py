@@ -48,10 +48,14 @@ class _Lister:
         self.human = human
         self.dots = dots
         self.links = link_counts(tree)
+        self._dir_links: dict[str, int] = {}
 
     def nlink(self, entry: Entry) -> int:
         if entry.type == DIR:
-            return 2 + sum(1 for c in self.tree.children(entry.path) if c.type == DIR)
+            n = self._dir_links.get(entry.path)
+            if n is None:
+                n = self._dir_links[entry.path] = 2 + sum(1 for c in self.tree.children(entry.path) if c.type == DIR)
+            return n
         if entry.type == HARDLINK:
             return 1 + self.links.get(entry.target or "", 0)
         return 1 + self.links.get(entry.path, 0)
