@@ -569,3 +569,15 @@ def test_gzip_archive_members_in_any_order(tmp_path, monkeypatch):
                 s.read()
         first_pass_opens = len(opened)
     assert first_pass_opens <= 1  # 0 when the parked config reader already lies before them
+
+
+@pytest.mark.parametrize("oci_inside", [False, True], ids=["classic", "oci-inside"])
+def test_gzip_archive_big_config_read_in_full(tmp_path, oci_inside):
+    """A config bigger than the in-memory member cache is read through a window, fully."""
+    big = {"Labels": {f"k{i}": "v" * 100 for i in range(4000)}}  # ~450 KB of config
+    img = build_image(ImageSpec(LAYERS, config=big))
+    arc = tmp_path / "img.tar.gz"
+    write_docker_archive(arc, img, oci_inside=oci_inside, gzip_outer=True)
+    with open_image(f"docker-archive:{arc}") as im:
+        assert len(im.config["config"]["Labels"]) == 4000
+        assert [la.open().read() for la in im.layers()] == LAYERS

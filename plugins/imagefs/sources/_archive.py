@@ -20,6 +20,7 @@ import tarfile
 from typing import IO, Any
 
 from ..errors import ImagefsError, InvalidImageError, NotFoundError
+from .base import read_capped
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +247,7 @@ class TarArchive:
         f = self.open(name)
         assert f is not None
         with f:
-            return f.read(size)
+            return read_capped(f, size)
 
     def close(self) -> None:
         if self._fd >= 0:
