@@ -229,14 +229,32 @@ class _Tap(io.RawIOBase):
         return self._pull(view)
 
     def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes as a new ``bytes`` (one copy, from the source's own read)."""
         if n is None or n < 0:
-            n = max(self.remaining + len(self._pending), 1)
-        buf = bytearray(min(n, self.remaining + len(self._pending)))
-        if not buf:
+            n = self.remaining + len(self._pending)
+        if self._pending:
+            chunk = bytes(self._pending[:n])
+            self._pending = self._pending[len(chunk) :]
+            return chunk
+        want = min(n, self.remaining)
+        if want <= 0:
             return b""
-        got = self.readinto(buf)
-        del buf[got:]
-        return bytes(buf)
+        try:
+            chunk = self._raw.read(want) or b""
+        except ImagefsError:
+            raise
+        except (OSError, ValueError) as err:
+            raise ImagefsError(f"{self._where}: reading the blob: {err}") from err
+        if not chunk:
+            raise self._short()
+        if len(chunk) > want:  # a misbehaving source: never accept more than size
+            raise DigestMismatchError(f"{self._where}: the source returned more than the descriptor's {self._desc.size} bytes")
+        self.hash.update(chunk, True)
+        self.count += len(chunk)
+        self.remaining -= len(chunk)
+        if self._progress is not None:
+            self._progress(len(chunk))
+        return chunk
 
     def drain(self) -> None:
         self._pending = memoryview(b"")
@@ -410,11 +428,6 @@ class LayerStream(io.RawIOBase):
             return self.readall()
         if self._done or n == 0:
             return b""
-        if self.compression == "none":
-            buf = bytearray(n)
-            got = self.readinto(buf)
-            del buf[got:]
-            return bytes(buf)
         try:
             data = self._dec.read(n)
         except ImagefsError:
