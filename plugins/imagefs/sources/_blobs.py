@@ -343,6 +343,7 @@ class LayerStream(io.RawIOBase):
             self._tap = _Tap(raw, desc, where, progress, self._pipe)
         except BaseException:
             raw.close()
+            self._stop_pipe()
             raise
         self.compression = sniff(self._tap.head)
         declared = media.layer_compression(desc.media_type)
