@@ -193,16 +193,18 @@ def test_hash_thread_ends_when_the_stream_closes(monkeypatch):
     import threading
 
     monkeypatch.setattr(_blobs, "THREADED_HASH_MIN", 0)
+    monkeypatch.setattr(_blobs, "HASH_BATCH", 10)
     blob = gz(TAR)
     for drain_it in (True, False):
         with open_layer_stream(io.BytesIO(blob), desc_for(blob), sha(TAR), WHERE, Limits()) as s:
             s.read() if drain_it else s.read(100)
-    with pytest.raises(DigestMismatchError):  # fails while sniffing, before the stream exists
+    with pytest.raises(DigestMismatchError) as ei:  # fails while sniffing, before the stream exists
         open_layer_stream(io.BytesIO(blob[:100]), desc_for(blob), sha(TAR), WHERE, Limits())
     for t in threading.enumerate():
         if t.name == "imagefs-hash":
             t.join(timeout=5)
             assert not t.is_alive()
+    assert ei.tb is not None  # the traceback (and the half-made stream) stayed alive throughout
 
 
 def test_stream_closes_raw():
