@@ -136,10 +136,44 @@ def test_broken_compression_is_invalid_image_naming_the_layer(blob, pattern):
     assert WHERE in str(ei.value) and "\n" not in str(ei.value)
 
 
-def test_truncated_zstd_is_caught_by_the_diff_id():
-    # zstandard's stream reader ends quietly on a truncated frame; diff_id catches it.
-    with pytest.raises(DigestMismatchError, match="diff_id"):
-        read_all(zst(TAR)[:-30], media_type=media.OCI_LAYER_ZSTD)
+def _zst_checksum(b: bytes) -> bytes:
+    return zstandard.ZstdCompressor(level=1, write_checksum=True, write_content_size=False).compress(b)
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        pytest.param(zst(TAR)[:-30], id="cut-in-last-block"),
+        pytest.param(zst(TAR)[:5], id="cut-in-frame-header"),
+        pytest.param(_zst_checksum(TAR)[:-2], id="cut-in-checksum"),
+        pytest.param(zst(TAR) + zst(b"x")[:-1], id="cut-in-second-frame"),
+        pytest.param(skippable(b"x" * 50)[:20], id="cut-in-skippable-frame"),
+    ],
+)
+@pytest.mark.parametrize("diff_id", ["none", "right"], ids=["no-diff-id", "diff-id-of-full-tar"])
+def test_truncated_zstd_names_the_layer(blob, diff_id):
+    # zstandard's stream reader ends quietly inside a frame; the frame walker does not.
+    with pytest.raises(InvalidImageError, match="truncated or corrupt zstd") as ei:
+        read_all(blob, media_type=media.OCI_LAYER_ZSTD, diff_id=None if diff_id == "none" else "auto")
+    assert WHERE in str(ei.value)
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        pytest.param(_zst_checksum(TAR), id="checksum"),
+        pytest.param(zstandard.ZstdCompressor(level=19).compress(b"a" * 300000 + TAR), id="rle-and-level-19"),
+        pytest.param(skippable(b"") + zst(b"") + zst(TAR), id="empty-skippable-and-empty-frame"),
+    ],
+)
+def test_zstd_frame_walker_accepts_valid_streams(blob):
+    from imagefs.sources._blobs import _ZstdFrames
+
+    for step in (1, 7, 1 << 20):
+        w = _ZstdFrames()
+        for i in range(0, len(blob), step):
+            w.feed(blob[i : i + step])
+        assert w.complete, (step, w.bad, w.state)
 
 
 @pytest.mark.parametrize(

@@ -159,6 +159,74 @@ def sniff(head: bytes) -> str:
     return "none"
 
 
+class _ZstdFrames:
+    """Walks zstd frame and block headers as compressed bytes pass, to detect truncation.
+
+    zstandard's stream reader ends quietly when its input stops inside a frame; this walker
+    knows whether the input ended on a frame boundary. It reads only headers (frame header,
+    3-byte block headers, skippable-frame lengths) and skips payloads, so it is cheap.
+    """
+
+    def __init__(self) -> None:
+        self.state = "magic"
+        self.need = 4
+        self.buf = bytearray()
+        self.skip = 0
+        self.checksum = False
+        self.bad: str | None = None
+        self.offset = 0
+
+    def feed(self, data: Any) -> None:
+        mv = memoryview(data).cast("B")
+        i, end = 0, len(mv)
+        while i < end and self.bad is None:
+            if self.skip:
+                k = min(self.skip, end - i)
+                self.skip -= k
+                i += k
+                continue
+            k = min(self.need - len(self.buf), end - i)
+            self.buf += mv[i : i + k]
+            i += k
+            if len(self.buf) == self.need:
+                self._step(bytes(self.buf), self.offset + i - self.need)
+                self.buf.clear()
+        self.offset += end
+
+    def _step(self, h: bytes, at: int) -> None:
+        if self.state == "magic":
+            if h == ZSTD_MAGIC:
+                self.state, self.need = "fhd", 1
+            elif sniff(h) == "zstd":
+                self.state, self.need = "skiplen", 4
+            else:
+                self.bad = f"no zstd frame at byte {at}"
+        elif self.state == "skiplen":
+            self.skip = int.from_bytes(h, "little")
+            self.state, self.need = "magic", 4
+        elif self.state == "fhd":
+            fhd = h[0]
+            single = bool(fhd & 0x20)
+            fcs = (1 if single else 0, 2, 4, 8)[fhd >> 6]
+            self.skip = (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + fcs
+            self.checksum = bool(fhd & 0x04)
+            self.state, self.need = "block", 3
+        else:  # block header
+            v = int.from_bytes(h, "little")
+            last, btype, size = v & 1, (v >> 1) & 3, v >> 3
+            if btype == 3:
+                self.bad = f"reserved zstd block type at byte {at}"
+                return
+            self.skip = 1 if btype == 1 else size
+            if last:
+                self.skip += 4 if self.checksum else 0
+                self.state, self.need = "magic", 4
+
+    @property
+    def complete(self) -> bool:
+        return self.bad is None and self.state == "magic" and not self.buf and not self.skip
+
+
 class _Tap(io.RawIOBase):
     """The raw blob, at most ``size`` bytes of it, counted, hashed and reported."""
 
@@ -173,6 +241,7 @@ class _Tap(io.RawIOBase):
         self.hash = _PipedHash(desc.digest, pipe)
         self._progress = progress
         self._pending = memoryview(b"")
+        self.observer: Callable[[Any], None] | None = None
         self.head = self._fill_head()
 
     def _fill_head(self) -> bytes:
@@ -210,6 +279,8 @@ class _Tap(io.RawIOBase):
         if n == 0:
             raise self._short()
         self.hash.update(view[:n])
+        if self.observer is not None:
+            self.observer(view[:n])
         self.count += n
         self.remaining -= n
         if self._progress is not None:
@@ -250,6 +321,8 @@ class _Tap(io.RawIOBase):
         if len(chunk) > want:  # a misbehaving source: never accept more than size
             raise DigestMismatchError(f"{self._where}: the source returned more than the descriptor's {self._desc.size} bytes")
         self.hash.update(chunk, True)
+        if self.observer is not None:
+            self.observer(chunk)
         self.count += len(chunk)
         self.remaining -= len(chunk)
         if self._progress is not None:
@@ -362,6 +435,9 @@ class LayerStream(io.RawIOBase):
         elif self.compression == "zstd":
             import zstandard
 
+            self._frames = _ZstdFrames()
+            self._frames.feed(self._tap._pending)  # everything pulled so far
+            self._tap.observer = self._frames.feed
             self._dec = zstandard.ZstdDecompressor().stream_reader(
                 self._tap, read_size=READ_SIZE, read_across_frames=True, closefd=False
             )
@@ -459,6 +535,9 @@ class LayerStream(io.RawIOBase):
         self._tap.drain()
         try:
             self._tap.verify()
+            if self.compression == "zstd" and not self._frames.complete:
+                what = self._frames.bad or "it ends inside a frame"
+                raise InvalidImageError(f"{self.where}: truncated or corrupt zstd data ({what})")
         except BaseException:
             self._stop_pipe()
             raise
