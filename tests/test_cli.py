@@ -39,11 +39,7 @@ def fake_listing(monkeypatch):
         seen.append((reference, _common.source_options(args), _common.limits(args), args.symlinks, args.no_cache))
         return sample_tree()
 
-    monkeypatch.setattr(_common, "list_tree", fake)
-    for name in ("list", "diff"):
-        mod = sys.modules.get(f"imagefs.commands.{name}")
-        if mod is not None and hasattr(mod, "list_tree"):
-            monkeypatch.setattr(mod, "list_tree", fake)
+    monkeypatch.setattr(_common, "list_tree", fake)  # commands call _common.list_tree
     return seen
 
 
@@ -116,7 +112,6 @@ def test_bad_usage_exits_2_with_one_error_line(capsys, fake_listing, monkeypatch
     monkeypatch.delenv("IMAGEFS_REGISTRY_CREDS", raising=False)
     if case == "bad-platform":
         monkeypatch.setattr(_common, "list_tree", lambda args, ref: _common.open_image(args, "oci:/nonexistent:x"))
-        monkeypatch.setattr(sys.modules["imagefs.commands.list"], "list_tree", _common.list_tree)
     try:
         code = cli.main(argv)
     except SystemExit as exit_:  # argparse errors
