@@ -114,3 +114,25 @@ def test_broken_image_exits_1(capsys, images, tmp_path):
     code, out, err = run(capsys, "list", f"oci:{broken}:latest", "--no-cache")
     assert (code, out) == (1, "")
     assert err.startswith("imagefs: error: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "kind", ["docker-archive-classic", "docker-archive-oci-inside", "docker-archive-gzip", "oci-zstd"]
+)
+def test_every_local_transport_lists_the_same_tree(capsys, images, tmp_path, kind):
+    from fixtures import build_image, write_docker_archive
+    from imagefs.oci_writer import ImageSpec, make_layer_tar
+
+    l0 = make_layer_tar([D("etc"), F("etc/hostname", b"box\n"), L("bin", "usr/bin"), D("usr"), D("usr/bin")])
+    l1 = make_layer_tar([F("etc/.wh.hostname"), F("etc/os-release", b"ID=test\n")])
+    if kind == "oci-zstd":
+        ref, _ = oci_image(tmp_path / "z", l0, l1, compression="zstd")
+    else:
+        img = build_image(ImageSpec([l0, l1]))
+        path = tmp_path / ("img.tar.gz" if kind.endswith("gzip") else "img.tar")
+        write_docker_archive(path, img, repo_tags=["demo:1"], oci_inside=kind.endswith("oci-inside"),
+                             gzip_outer=kind.endswith("gzip"))
+        ref = f"docker-archive:{path}"
+    code, out, err = run(capsys, "list", ref, "--no-cache")
+    assert (code, err) == (0, "")
+    assert out == "/\n├── bin -> usr/bin\n├── etc\n│   └── os-release\n└── usr\n    └── bin\n\n3 directories, 2 files\n"
