@@ -136,3 +136,9 @@ def test_every_local_transport_lists_the_same_tree(capsys, images, tmp_path, kin
     code, out, err = run(capsys, "list", ref, "--no-cache")
     assert (code, err) == (0, "")
     assert out == "/\n├── bin -> usr/bin\n├── etc\n│   └── os-release\n└── usr\n    └── bin\n\n3 directories, 2 files\n"
+
+
+def test_jobs_read_layers_concurrently_with_the_same_result(capsys, images):
+    code1, one, _ = run(capsys, "list", images["b"], "-f", "json", "--no-cache", "-j", "1")
+    code4, four, _ = run(capsys, "list", images["b"], "-f", "json", "--no-cache", "--jobs", "4")
+    assert (code1, code4) == (0, 0) and one == four
