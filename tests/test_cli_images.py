@@ -135,7 +135,7 @@ def test_every_local_transport_lists_the_same_tree(capsys, images, tmp_path, kin
         ref = f"docker-archive:{path}"
     code, out, err = run(capsys, "list", ref, "--no-cache")
     assert (code, err) == (0, "")
-    assert out == "/\n├── bin -> usr/bin\n├── etc\n│   └── os-release\n└── usr\n    └── bin\n\n4 directories, 1 file\n"
+    assert out == "/\n├── bin -> usr/bin\n├── etc\n│   └── os-release\n└── usr\n    └── bin\n\n5 directories, 1 file\n"
 
 
 def test_jobs_read_layers_concurrently_with_the_same_result(capsys, images):

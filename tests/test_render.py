@@ -168,7 +168,7 @@ def test_deep_tree_renders_without_recursion():
         entries.append(Entry(path, "dir", 0o755))
     t = build(entries)
     out = rtree.render(t)
-    assert out.splitlines()[-1] == f"{depth} directories, 0 files"
+    assert out.splitlines()[-1] == f"{depth + 1} directories, 0 files"  # the start counts, as in tree 2.x
     assert rls.render(t, recursive=True).count(":\n") == depth + 1
 
 
