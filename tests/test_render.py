@@ -242,3 +242,23 @@ def test_tree_of_a_dangling_symlink_shows_the_link():
     assert rtree.render(t, path="/a") == "/a -> /nowhere\n\n0 directories, 1 file\n"
     with pytest.raises(NotFoundError):
         rtree.render(t, path="/b")
+
+
+def test_output_does_not_depend_on_the_time_zone(sample, monkeypatch):
+    import time
+
+    from imagefs.render import fields
+
+    def outputs() -> tuple[str, str]:
+        fields.format_time.cache_clear()
+        return rls.render(sample, recursive=True), rdiff.render(diff_trees(sample, changed_sample(), mtime=True))
+
+    before = outputs()
+    assert "~ /etc/shadow (mtime 2023-11-14T22:13:20Z -> 2024-05-01T13:07:00Z)" in before[1]
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        assert outputs() == before
+    finally:
+        monkeypatch.undo()
+        time.tzset()
