@@ -255,7 +255,7 @@ def test_output_does_not_depend_on_the_time_zone(sample, monkeypatch):
 
     before = outputs()
     assert "~ /etc/shadow (mtime 2023-11-14T22:13:20Z -> 2024-05-01T13:07:00Z)" in before[1]
-    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    monkeypatch.setenv("TZ", "XST-5:30")  # POSIX rule: no tzdata needed
     time.tzset()
     try:
         assert outputs() == before
