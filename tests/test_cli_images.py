@@ -56,6 +56,8 @@ GOLDEN_RUNS = [
     ("image-layers.txt", ["list", "{b}", "-f", "layers"]),
     ("image-diff.txt", ["diff", "{a}", "{b}"]),
     ("image-diff.json", ["diff", "{a}", "{b}", "--format", "json"]),
+    ("image-diff-collapse.txt", ["diff", "{a}", "{b}", "--collapse"]),
+    ("image-diff-reverse-collapse.txt", ["diff", "{b}", "{a}", "--collapse"]),
 ]
 
 

@@ -262,3 +262,14 @@ def test_output_does_not_depend_on_the_time_zone(sample, monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_diff_collapse_groups_whole_subtrees_only():
+    a = build([Entry("/a", "dir"), Entry("/a-b", "file"), Entry("/keep", "dir")])
+    b = build([Entry("/a", "dir"), Entry("/a-b", "file"), Entry("/keep", "dir"), Entry("/keep/new", "dir"),
+               Entry("/keep/new/x", "file"), Entry("/keep/new/y", "dir"), Entry("/keep/new/y/z", "file"),
+               Entry("/keep/new-sibling", "file"), Entry("/a/one", "file")])
+    text = rdiff.render(diff_trees(a, b), collapse=True, header=False)
+    assert text == (
+        "+ /a/one\n+ /keep/new (and 3 entries below)\n+ /keep/new-sibling\n\n6 added, 0 removed, 0 changed\n"
+    )
