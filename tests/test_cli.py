@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fixtures import D, F, H, L, layer, oci_image
 from golden import check_golden
 from imagefs import cli

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from fixtures import D, F, H, L, TarMember, layer, oci_image
 from golden import check_golden
 from imagefs import cli

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from golden import check_golden
 from imagefs.diff import diff_trees
 from imagefs.errors import NotFoundError
@@ -163,7 +162,7 @@ def test_deep_tree_renders_without_recursion():
     depth = 3000
     entries = []
     path = ""
-    for i in range(depth):
+    for _ in range(depth):
         path += "/d"
         entries.append(Entry(path, "dir", 0o755))
     t = build(entries)

@@ -17,7 +17,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from conftest import require_tool
 from fixtures import oci_image
 from imagefs import cli

@@ -23,7 +23,7 @@ from ..errors import UsageError
 SYMLINK_MODELS = ("overlay", "follow")
 # Layers read at once from a registry by default: downloads overlap, inflate stays bounded.
 REGISTRY_JOBS = 4
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$", re.I)
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$", re.IGNORECASE)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
 
 
@@ -162,7 +162,6 @@ def list_tree(args: argparse.Namespace, reference: str):
     """The merged :class:`~imagefs.tree.Tree` of ``reference`` (progress on a TTY)."""
     from ..listing import list_image
     from ..progress import progress_for
-
     from ..reference import parse
 
     jobs = args.jobs

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import posixpath
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from ..errors import NotFoundError
@@ -70,7 +70,7 @@ def human_size(n: int) -> str:
 def format_time(mtime: int) -> str:
     """``YYYY-MM-DD HH:MM`` in UTC; ``????-??-?? ??:??`` for a time the calendar cannot show."""
     try:
-        return datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%d %H:%M")
+        return datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%d %H:%M")
     except (OverflowError, OSError, ValueError):
         return "????-??-?? ??:??"
 
@@ -78,7 +78,7 @@ def format_time(mtime: int) -> str:
 def format_iso(mtime: int) -> str:
     """``YYYY-MM-DDTHH:MM:SSZ`` in UTC (diffs and JSON-ish text)."""
     try:
-        return datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (OverflowError, OSError, ValueError):
         return str(mtime)
 
