@@ -100,6 +100,9 @@ class _Handler(BaseHTTPRequestHandler):
             if k.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
                 self.send_header(k, v)
         length = len(reply.body) if declared_length is None else declared_length
+        if self.command == "HEAD" and declared_length is None and not reply.body:
+            # a HEAD answer relayed from upstream: keep the length it announced
+            length = int({k.lower(): v for k, v in reply.headers.items()}.get("content-length", 0))
         self.send_header("Content-Length", str(length))
         self.end_headers()
         body = reply.body if self.command != "HEAD" else b""

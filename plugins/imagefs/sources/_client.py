@@ -65,8 +65,11 @@ def repository_of(registry: str, repository: str) -> str:
     return f"library/{repository}" if is_hub(registry) and "/" not in repository else repository
 
 
-def oneline(text: str, limit: int = 200) -> str:
+def oneline(text: str, limit: int = 300, what: str | None = None) -> str:
+    """``text`` redacted, on one line, at most ``limit`` characters, minus a repeated ``what: `` prefix."""
     text = " ".join(redact(text).split())
+    if what and text.startswith(what + ": "):
+        text = text[len(what) + 2 :]
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -138,7 +141,7 @@ class RegistryClient:
             delay = self.retry.delay(attempt - 1, retry_after)
             if attempt >= self.retry.attempts or time.monotonic() + delay > deadline:
                 raise RegistryError(
-                    f"{what}: {oneline(str(failure))} (gave up after {attempt} tries)",
+                    f"{what}: {oneline(str(failure), what=what)} (gave up after {attempt} tries)",
                     status=getattr(failure, "status", None),
                     temporary=True,
                 ) from failure

@@ -138,7 +138,7 @@ class BlobReader(io.RawIOBase):
         delay = self.client.retry.delay(self.failures - 1, retry_after)
         if self.failures >= self.client.retry.attempts or time.monotonic() + delay > self.deadline:
             raise RegistryError(
-                f"{self.what}: {oneline(str(err) or type(err).__name__)} at byte {self.pos} of {self.desc.size} "
+                f"{self.what}: {oneline(str(err) or type(err).__name__, what=self.what)} at byte {self.pos} of {self.desc.size} "
                 f"(gave up after {self.failures} tries)",
                 temporary=True,
             ) from err
@@ -290,7 +290,7 @@ class RegistrySource(Source):
         return self._document(desc, f"/manifests/{desc.digest}", what, media.ACCEPT_MANIFESTS)
 
     def open_blob(self, desc: Descriptor) -> IO[bytes]:
-        what = f"{self.name}: blob {desc.digest}"
+        what = f"{self.name}: {'config' if desc.media_type in _CONFIG_TYPES else 'blob'} {desc.digest}"
         if desc.media_type in _CONFIG_TYPES or (desc.media_type.endswith("+json") and desc.size <= self.max_document):
             return io.BytesIO(self._document(desc, f"/blobs/{desc.digest}", what, None))
         return io.BufferedReader(BlobReader(self.client, desc, what), buffer_size=256 * 1024)
