@@ -96,6 +96,7 @@ class Challenge:
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _TOKEN68 = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+_UNQUOTED = re.compile(r"[^,\s\"]+")
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
@@ -131,7 +132,7 @@ def parse_challenges(header: str) -> list[Challenge]:
             if q:
                 value, pos = re.sub(r"\\(.)", r"\1", q.group(1)), q.end()
             else:
-                t = _TOKEN.match(header, vpos)
+                t = _UNQUOTED.match(header, vpos)  # lenient: realm=https://x/token unquoted
                 value, pos = (t.group(0), t.end()) if t else ("", vpos)
             current.params[name.lower()] = value
             continue
