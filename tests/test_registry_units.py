@@ -245,34 +245,3 @@ def test_open_source_needs_a_docker_reference():
     assert src.client.endpoint == "registry-1.docker.io" and src.name == "docker.io/library/alpine:3.20"
     src.close()
 
-
-@pytest.mark.parametrize(
-    "argv, expected",
-    [
-        ([], {"creds": None, "insecure_registries": (), "tls_verify": True}),
-        (["--creds", "a:b", "--insecure-registry", "r:5000", "--insecure-registry", "s", "--tls-verify=false"],
-         {"creds": "a:b", "insecure_registries": ("r:5000", "s"), "tls_verify": False}),
-        (["--tls-verify"], {"creds": None, "insecure_registries": (), "tls_verify": True}),
-    ],
-    ids=["defaults", "all-set", "bare-tls-verify"],
-)
-def test_registry_cli_options(argv, expected):
-    import argparse
-
-    from imagefs.sources.registry import add_registry_arguments, registry_options
-
-    parser = argparse.ArgumentParser()
-    add_registry_arguments(parser)
-    assert registry_options(parser.parse_args(argv)) == expected
-
-
-def test_bad_tls_verify_value():
-    import argparse
-
-    from imagefs.sources.registry import add_registry_arguments
-
-    parser = argparse.ArgumentParser()
-    add_registry_arguments(parser)
-    with pytest.raises(SystemExit) as info:
-        parser.parse_args(["--tls-verify=maybe"])
-    assert info.value.code == 2

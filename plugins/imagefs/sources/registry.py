@@ -327,38 +327,3 @@ def open_source(
     return RegistrySource(ref, client, docs)
 
 
-
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "1", "yes", "on"):
-        return True
-    if value in ("false", "0", "no", "off"):
-        return False
-    import argparse
-
-    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean: use --tls-verify=true or --tls-verify=false")
-
-
-def add_registry_arguments(parser: Any) -> None:
-    """The registry options every command that opens images takes (skopeo's names).
-
-    ``--creds USER:PASS`` (or ``IMAGEFS_REGISTRY_CREDS``), ``--insecure-registry HOST[:PORT]``
-    (repeatable: plain HTTP / unverified TLS to that host) and ``--tls-verify=false``.
-    Pass :func:`registry_options` of the parsed arguments to ``open_image(..., **opts)``.
-    """
-    group = parser.add_argument_group("registry access")
-    group.add_argument("--creds", metavar="USER:PASS", default=None,
-                       help="registry credentials (default: $IMAGEFS_REGISTRY_CREDS, then ~/.docker/config.json)")
-    group.add_argument("--insecure-registry", metavar="HOST[:PORT]", action="append", default=[],
-                       dest="insecure_registries", help="allow plain HTTP or unverified TLS to this registry (repeatable)")
-    group.add_argument("--tls-verify", metavar="BOOL", type=_bool, nargs="?", const=True, default=True,
-                       help="verify registry TLS certificates (default true; false also allows plain HTTP)")
-
-
-def registry_options(args: Any) -> dict[str, Any]:
-    """``open_image`` keyword options from arguments parsed with :func:`add_registry_arguments`."""
-    return {
-        "creds": getattr(args, "creds", None),
-        "insecure_registries": tuple(getattr(args, "insecure_registries", None) or ()),
-        "tls_verify": getattr(args, "tls_verify", True),
-    }
