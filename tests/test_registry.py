@@ -130,3 +130,32 @@ def test_basic_auth_refusal_is_one_clear_line(basic_registry: RegistryServer, cr
         read_all(f"docker://{basic_registry.hostport}/test/img:v1", creds=creds)
     assert "\n" not in str(info.value)
     assert "s3cret" not in str(info.value) and "wrong" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "name, extra, which",
+    [
+        ("test/img:v1", [], "image"),
+        ("test/multi:v1", ["--platform", "linux/arm64"], "arm"),
+    ],
+    ids=["by-tag", "index-by-platform"],
+)
+def test_inspect_digest_only(registry_images: Pushed, capsys, name, extra, which):
+    """``imagefs inspect REF --digest-only`` prints the resolved manifest digest (CI's drift check)."""
+    cli = pytest.importorskip("imagefs.cli")
+    rc = cli.main(["inspect", registry_images.ref(name), "--digest-only", *extra])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert out == getattr(registry_images, which).manifest_digest + "\n"
+
+
+def test_inspect_auth_error_is_one_line(basic_registry: RegistryServer, capsys, monkeypatch):
+    from imagefs import cli
+
+    monkeypatch.setenv("DOCKER_CONFIG", "/nonexistent")
+    monkeypatch.delenv("IMAGEFS_REGISTRY_CREDS", raising=False)
+    rc = cli.main(["inspect", f"docker://{basic_registry.hostport}/test/img:v1", "--digest-only"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and "requires a user name and password" in err
+    rc = cli.main(["inspect", f"docker://{basic_registry.hostport}/test/img:v1", "--digest-only", "--creds", "alice:s3cret"])
+    assert rc == 0
