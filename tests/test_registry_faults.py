@@ -248,3 +248,24 @@ def test_never_a_partial_result_on_midway_failure(registry_images: Pushed, plain
 
 def test_manifest_regex_sanity():
     assert MANIFEST_RE.match("/v2/a/b/manifests/v1") and BLOB_RE.match("/v2/a/blobs/sha256:" + "a" * 64)
+
+
+def test_concurrent_layer_reads_share_auth_and_connections(registry_images: Pushed, token_proxy):
+    """Layers read from 4 threads at once through one source: every read verifies, the
+    challenge is answered without a token storm, connections are reused."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from imagefs.sources import open_image
+    from test_registry import FAST
+
+    with open_image(registry_images.ref(host=token_proxy.hostport), **FAST) as image:
+        layers = image.layers() * 4
+
+        def read(lay):
+            with lay.open() as f:
+                return f.read()
+
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(read, layers))
+    assert got == local_layers(registry_images, registry_images.image) * 4
+    assert len(token_proxy.tokens.requests) <= 4  # at most one per thread racing on the first challenge
