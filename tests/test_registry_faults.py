@@ -269,3 +269,65 @@ def test_concurrent_layer_reads_share_auth_and_connections(registry_images: Push
             got = list(pool.map(read, layers))
     assert got == local_layers(registry_images, registry_images.image) * 4
     assert len(token_proxy.tokens.requests) <= 4  # at most one per thread racing on the first challenge
+
+
+def test_stalled_body_hits_the_idle_timeout_then_resumes(registry_images: Pushed, plain_proxy):
+    import time
+
+    from imagefs.sources._http import RetryPolicy, Timeouts
+
+    big = big_layer_digest(registry_images)
+    stalled: list = []
+
+    def stall(h, req, upstream):
+        if req.method == "GET" and big in req.path and not stalled:
+            stalled.append(req)
+            reply = upstream()
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(reply.body)))
+            h.end_headers()
+            h.wfile.write(reply.body[:5000])
+            h.wfile.flush()
+            time.sleep(3)  # silence: longer than the idle timeout
+            h.close_connection = True
+            return True
+        return None
+
+    plain_proxy.fault = stall
+    _, layers = read_all(registry_images.ref(host=plain_proxy.hostport),
+                         timeouts=Timeouts(connect=2, idle=0.5, total=20),
+                         retry=RetryPolicy(attempts=3, base=0.01, cap=0.05))
+    assert layers == local_layers(registry_images, registry_images.image)
+    again = [r for r in plain_proxy.requests if big in r.path]
+    assert again[-1].headers.get("Range") == "bytes=5000-"
+
+
+def test_trickling_body_hits_the_total_timeout(registry_images: Pushed, plain_proxy):
+    import time
+
+    from imagefs.sources._http import RetryPolicy, Timeouts
+
+    big = big_layer_digest(registry_images)
+
+    def trickle(h, req, upstream):
+        if req.method == "GET" and big in req.path:
+            reply = upstream()
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(reply.body)))
+            h.end_headers()
+            try:
+                for i in range(0, 40):  # one byte every 0.1 s: never idle, never done
+                    h.wfile.write(reply.body[i : i + 1])
+                    h.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass
+            h.close_connection = True
+            return True
+        return None
+
+    plain_proxy.fault = trickle
+    with pytest.raises(RegistryError, match=r"total timeout reached|gave up") as info:
+        read_all(registry_images.ref(host=plain_proxy.hostport),
+                 timeouts=Timeouts(connect=2, idle=1, total=1.5), retry=RetryPolicy(attempts=2, base=0.01, cap=0.05))
+    assert "\n" not in str(info.value)

@@ -184,9 +184,11 @@ class Exchange:
         self._tick()
         return self.resp.read(n)
 
-    def readinto(self, buf: memoryview) -> int:
+    def read1(self, n: int) -> bytes:
+        """At most ``n`` bytes, from at most one socket read: what arrived before a break
+        is returned, not lost inside a buffered read that waits to fill its buffer."""
         self._tick()
-        return self.resp.readinto(buf)
+        return self.resp.read1(n)
 
     def read_capped(self, cap: int, what: str) -> bytes:
         """The whole body, refusing (without reading on) one longer than ``cap`` bytes."""

@@ -117,9 +117,11 @@ class BlobReader(io.RawIOBase):
                 if self.ex is None:
                     self._open()
                 assert self.ex is not None
-                n = self.ex.readinto(view[:want])
+                data = self.ex.read1(want)
+                n = len(data)
                 if not n:
                     raise http_incomplete()
+                view[:n] = data
                 self.pos += n
                 if self.pos >= self.desc.size:
                     self._release()
