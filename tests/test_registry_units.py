@@ -245,3 +245,17 @@ def test_open_source_needs_a_docker_reference():
     assert src.client.endpoint == "registry-1.docker.io" and src.name == "docker.io/library/alpine:3.20"
     src.close()
 
+
+
+def test_unresolvable_registry_fails_fast_in_one_line(monkeypatch):
+    import socket
+
+    from imagefs.errors import RegistryError
+    from imagefs.sources import open_image
+
+    def no_dns(*args, **kwargs):  # hermetic: no resolver is asked
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    with pytest.raises(RegistryError, match=r"cannot resolve no-such-registry\.invalid .*check the registry name"):
+        open_image("docker://no-such-registry.invalid/x:1", document_cache=False)

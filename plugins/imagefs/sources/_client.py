@@ -13,6 +13,7 @@ import hashlib
 import http.client
 import json
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -155,6 +156,8 @@ class RegistryClient:
                 f"{what}: the TLS certificate of {self.endpoint} is not trusted ({err.verify_message}); "
                 f"use --insecure-registry {self.endpoint} or --tls-verify=false only if you trust the network"
             ) from err
+        if isinstance(err, socket.gaierror):
+            raise RegistryError(f"{what}: cannot resolve {self.endpoint} ({err.strerror}); check the registry name") from err
         return err
 
     def exchange(self, method: str, path_or_url: str, deadline: float, what: str,
