@@ -21,7 +21,6 @@ decoders fill the caller's buffer through ``readinto`` and read the source throu
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import zlib
@@ -29,6 +28,8 @@ from typing import IO, Any, Callable
 
 from .. import media
 from ..errors import BudgetExceededError, DigestMismatchError, ImagefsError, InvalidImageError
+from ._hashing import HashPipe, PipedHash, new_hasher
+from ._inflate import READ_SIZE, ZlibGzipReader, ZstdFrames, sniff
 
 try:  # ISA-L inflate: several times faster than zlib (benchmarks/inflate.py).
     from isal import isal_zlib as _isal_zlib
@@ -40,50 +41,33 @@ except ImportError:  # pragma: no cover - isal is a runtime requirement
     _IsalGzipReader = None
     _DECODE_ERRORS = (EOFError, OSError, zlib.error)
 
+__all__ = ["LayerStream", "open_layer_stream", "sniff", "verify_bytes"]
+
 log = logging.getLogger(__name__)
 
-READ_SIZE = 1 << 20  # bytes pulled from the source per read
 SNIFF_SIZE = 64 * 1024
 RATIO_GRACE = 1 << 20  # the ratio budget applies once this much was inflated
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+THREADED_HASH_MIN = 4 << 20  # blobs at least this big are hashed on a second thread
 
 Progress = Callable[[int], Any]
-
-
-def _hasher(digest: str) -> Any:
-    algo = digest.split(":", 1)[0]
-    if algo not in ("sha256", "sha512"):
-        raise InvalidImageError(f"unsupported digest algorithm in {digest!r}")
-    return hashlib.new(algo)
 
 
 def verify_bytes(data: bytes, desc: Any, where: str) -> None:
     """Check ``data`` against a descriptor: size first, then its sha256/sha512 digest."""
     if len(data) != desc.size:
         raise DigestMismatchError(f"{where}: size is {len(data)} bytes, the descriptor says {desc.size}")
-    h = _hasher(desc.digest)
+    h = new_hasher(desc.digest)
     h.update(data)
     got = f"{desc.digest.split(':', 1)[0]}:{h.hexdigest()}"
     if got != desc.digest:
         raise DigestMismatchError(f"{where}: content digest is {got}, expected {desc.digest}")
 
 
-def sniff(head: bytes) -> str:
-    """``gzip``, ``zstd`` or ``none`` from a blob's first bytes."""
-    if head[:2] == GZIP_MAGIC:
-        return "gzip"
-    if head[:4] == ZSTD_MAGIC:
-        return "zstd"
-    if len(head) >= 4 and head[1:4] == b"\x2a\x4d\x18" and head[0] & 0xF0 == 0x50:
-        return "zstd"  # a skippable frame (0x184D2A50..5F, little-endian) first
-    return "none"
-
-
 class _Tap(io.RawIOBase):
     """The raw blob, at most ``size`` bytes of it, counted, hashed and reported."""
 
-    def __init__(self, raw: IO[bytes], desc: Any, where: str, progress: Progress | None):
+    def __init__(self, raw: IO[bytes], desc: Any, where: str, progress: Progress | None, pipe: "HashPipe | None" = None):
         super().__init__()
         self._raw = raw
         self._readinto = getattr(raw, "readinto", None)
@@ -91,9 +75,10 @@ class _Tap(io.RawIOBase):
         self._desc = desc
         self.remaining = desc.size
         self.count = 0
-        self.hash = _hasher(desc.digest)
+        self.hash = PipedHash(desc.digest, pipe)
         self._progress = progress
         self._pending = memoryview(b"")
+        self.observer: Callable[[Any], None] | None = None
         self.head = self._fill_head()
 
     def _fill_head(self) -> bytes:
@@ -131,6 +116,8 @@ class _Tap(io.RawIOBase):
         if n == 0:
             raise self._short()
         self.hash.update(view[:n])
+        if self.observer is not None:
+            self.observer(view[:n])
         self.count += n
         self.remaining -= n
         if self._progress is not None:
@@ -150,14 +137,34 @@ class _Tap(io.RawIOBase):
         return self._pull(view)
 
     def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes as a new ``bytes`` (one copy, from the source's own read)."""
         if n is None or n < 0:
-            n = max(self.remaining + len(self._pending), 1)
-        buf = bytearray(min(n, self.remaining + len(self._pending)))
-        if not buf:
+            n = self.remaining + len(self._pending)
+        if self._pending:
+            chunk = bytes(self._pending[:n])
+            self._pending = self._pending[len(chunk) :]
+            return chunk
+        want = min(n, self.remaining)
+        if want <= 0:
             return b""
-        got = self.readinto(buf)
-        del buf[got:]
-        return bytes(buf)
+        try:
+            chunk = self._raw.read(want) or b""
+        except ImagefsError:
+            raise
+        except (OSError, ValueError) as err:
+            raise ImagefsError(f"{self._where}: reading the blob: {err}") from err
+        if not chunk:
+            raise self._short()
+        if len(chunk) > want:  # a misbehaving source: never accept more than size
+            raise DigestMismatchError(f"{self._where}: the source returned more than the descriptor's {self._desc.size} bytes")
+        self.hash.update(chunk, True)
+        if self.observer is not None:
+            self.observer(chunk)
+        self.count += len(chunk)
+        self.remaining -= len(chunk)
+        if self._progress is not None:
+            self._progress(len(chunk))
+        return chunk
 
     def drain(self) -> None:
         self._pending = memoryview(b"")
@@ -180,50 +187,6 @@ class _Tap(io.RawIOBase):
                 super().close()
 
 
-class _ZlibGzipReader:
-    """Multi-member gzip over a zlib-compatible module (stdlib ``zlib``, ``zlib_ng``...).
-
-    The fallback when ISA-L's C reader is missing, and a benchmark subject. Zero padding
-    between or after members is skipped, as gzip(1) does.
-    """
-
-    def __init__(self, fp: Any, zmod: Any = zlib, read_size: int = READ_SIZE):
-        self._fp = fp
-        self._zmod = zmod
-        self._read_size = read_size
-        self._d: Any = None  # None between members
-        self._in = b""
-
-    def read(self, n: int) -> bytes:
-        while True:
-            if not self._in:
-                self._in = self._fp.read(self._read_size)
-                if not self._in:
-                    if self._d is not None:
-                        raise EOFError("compressed data ended before the end-of-stream marker")
-                    return b""
-            if self._d is None:
-                self._in = self._in.lstrip(b"\x00")
-                if not self._in:
-                    continue
-                if self._in[:1] != GZIP_MAGIC[:1] or (len(self._in) > 1 and self._in[:2] != GZIP_MAGIC):
-                    raise OSError("not a gzip member (trailing garbage?)")
-                self._d = self._zmod.decompressobj(31)
-            out = self._d.decompress(self._in, n)
-            self._in = self._d.unconsumed_tail
-            if self._d.eof:
-                self._in = self._d.unused_data + self._in
-                self._d = None
-            if out:
-                return out
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-
 class LayerStream(io.RawIOBase):
     """A layer's uncompressed tar, verified against its descriptor and diff_id at EOF."""
 
@@ -241,10 +204,12 @@ class LayerStream(io.RawIOBase):
         self._desc = desc
         self._diff_id = diff_id
         self._limits = limits
+        self._pipe = HashPipe() if desc.size >= THREADED_HASH_MIN else None
         try:
-            self._tap = _Tap(raw, desc, where, progress)
+            self._tap = _Tap(raw, desc, where, progress, self._pipe)
         except BaseException:
             raw.close()
+            self._stop_pipe()
             raise
         self.compression = sniff(self._tap.head)
         declared = media.layer_compression(desc.media_type)
@@ -254,15 +219,18 @@ class LayerStream(io.RawIOBase):
         self._done = False
         # A plain layer's diff_id is its blob digest: no second hash needed.
         same = self.compression == "none" and diff_id is not None and diff_id.split(":")[0] == desc.digest.split(":")[0]
-        self._uhash = None if diff_id is None or same else _hasher(diff_id)
+        self._uhash = None if diff_id is None or same else PipedHash(diff_id, self._pipe)
         if self.compression == "gzip":
             if _IsalGzipReader is not None:
                 self._dec: Any = _IsalGzipReader(self._tap, READ_SIZE)
             else:  # pragma: no cover
-                self._dec = _ZlibGzipReader(self._tap)
+                self._dec = ZlibGzipReader(self._tap)
         elif self.compression == "zstd":
             import zstandard
 
+            self._frames = ZstdFrames()
+            self._frames.feed(self._tap._pending)  # everything pulled so far
+            self._tap.observer = self._frames.feed
             self._dec = zstandard.ZstdDecompressor().stream_reader(
                 self._tap, read_size=READ_SIZE, read_across_frames=True, closefd=False
             )
@@ -281,10 +249,10 @@ class LayerStream(io.RawIOBase):
             what = f"corrupt {self.compression} data ({err})"
         return InvalidImageError(f"{self.where}: {what}")
 
-    def _account(self, chunk: Any, n: int) -> None:
+    def _account(self, chunk: Any, n: int, owned: bool = False) -> None:
         self._inflated += n
         if self._uhash is not None:
-            self._uhash.update(chunk)
+            self._uhash.update(chunk, owned)
         lim = self._limits
         if lim is None:
             return
@@ -330,11 +298,6 @@ class LayerStream(io.RawIOBase):
             return self.readall()
         if self._done or n == 0:
             return b""
-        if self.compression == "none":
-            buf = bytearray(n)
-            got = self.readinto(buf)
-            del buf[got:]
-            return bytes(buf)
         try:
             data = self._dec.read(n)
         except ImagefsError:
@@ -346,7 +309,7 @@ class LayerStream(io.RawIOBase):
                 raise self._decode_error(err) from err
             raise
         if data:
-            self._account(data, len(data))
+            self._account(data, len(data), True)
             return data
         self._finish()
         return b""
@@ -363,17 +326,30 @@ class LayerStream(io.RawIOBase):
         """EOF of the uncompressed stream: check the blob and the diff_id."""
         self._done = True
         self._tap.drain()
-        self._tap.verify()
+        try:
+            self._tap.verify()
+            if self.compression == "zstd" and not self._frames.complete:
+                what = self._frames.bad or "it ends inside a frame"
+                raise InvalidImageError(f"{self.where}: truncated or corrupt zstd data ({what})")
+        except BaseException:
+            self._stop_pipe()
+            raise
         if self._diff_id is None:
             return
         if self._uhash is None:
             got = f"{self._desc.digest.split(':', 1)[0]}:{self._tap.hash.hexdigest()}"
         else:
             got = f"{self._diff_id.split(':', 1)[0]}:{self._uhash.hexdigest()}"
+        self._stop_pipe()
         if got != self._diff_id:
             raise DigestMismatchError(
                 f"{self.where}: uncompressed content digest is {got}, the config's diff_id says {self._diff_id}"
             )
+
+    def _stop_pipe(self) -> None:
+        if self._pipe is not None:
+            self._pipe.stop()
+            self._pipe = None
 
     @property
     def verified(self) -> bool:
@@ -399,6 +375,7 @@ class LayerStream(io.RawIOBase):
                         pass
                 self._tap.close()
             finally:
+                self._stop_pipe()
                 super().close()
 
 

@@ -20,7 +20,7 @@ from functools import cached_property
 from typing import IO, Any, Callable
 
 from .. import media
-from ..errors import DigestMismatchError, InvalidImageError, UnsupportedError
+from ..errors import InvalidImageError, UnsupportedError
 from ..platform import Platform
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,18 @@ class Source(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files or connections."""
+
+
+def read_capped(f: IO[bytes], cap: int) -> bytes:
+    """Read until EOF or ``cap`` bytes (raw streams may return short reads)."""
+    parts, got = [], 0
+    while got < cap:
+        chunk = f.read(cap - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
 
 
 def parse_document(data: bytes, desc: Descriptor, source: Source, limits: Limits) -> dict:
@@ -225,7 +237,7 @@ class Image:
     def config(self) -> dict:
         desc = self.config_descriptor
         with self.source.open_blob(desc) as f:
-            data = f.read(self.limits.max_document_size + 1)
+            data = read_capped(f, self.limits.max_document_size + 1)
         return parse_document(data, desc, self.source, self.limits)
 
     @cached_property
