@@ -53,8 +53,18 @@ def test_warm_relist_downloads_no_blob_bytes(registry_images: Pushed, plain_prox
     cold = list_ref(ref, cache=True, document_cache=True)
     assert plain_proxy.blob_bytes > 300_000  # the cold list did download the layers
     plain_proxy.requests.clear()
-    plain_proxy.blob_bytes = 0
     warm = list_ref(ref, cache=True, document_cache=True)
     assert entries_of(warm) == entries_of(cold)
-    assert plain_proxy.blob_bytes == 0
+    assert plain_proxy.blob_bytes_sent() == 0
     assert [(r.method, r.is_manifest) for r in plain_proxy.requests] == [("HEAD", True)]
+
+
+def test_concurrent_layer_downloads_list_the_same(registry_images: Pushed, token_proxy):
+    """``workers=3``: the three layers download at once through one source and one token."""
+    ref = registry_images.ref(host=token_proxy.hostport)
+    with open_image(ref, **FAST) as image:
+        parallel = listing.list_image(image, cache=False, workers=3)
+    serial = list_ref(f"oci:{registry_images.layout}:v1")
+    assert entries_of(parallel) == entries_of(serial)
+    blob_gets = [r for r in token_proxy.requests if r.is_blob and r.method == "GET" and r.sent]
+    assert len(blob_gets) == 4  # three layers and the config, each downloaded once

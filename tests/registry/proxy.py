@@ -32,6 +32,7 @@ class Request:
     path: str
     headers: dict[str, str]
     when: float = field(default_factory=time.monotonic)
+    sent: int = 0  # body bytes the proxy sent in answer
 
     @property
     def is_blob(self) -> bool:
@@ -70,6 +71,7 @@ class _Base:
 
     def record(self, h: BaseHTTPRequestHandler) -> Request:
         r = Request(h.command, h.path, {k: v for k, v in h.headers.items()})
+        h.req = r  # type: ignore[attr-defined]
         with self.lock:
             self.requests.append(r)
         return r
@@ -110,6 +112,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = body[:cut_after]
         self.wfile.write(body)
         self.wfile.flush()
+        req = getattr(self, "req", None)
+        if req is not None:
+            req.sent += len(body)
         self.owner.count(self.path, len(body))
         if cut_after is not None or (declared_length is not None and declared_length != len(reply.body)):
             self.close_connection = True
@@ -157,6 +162,11 @@ class FaultProxy(_Base):
         if BLOB_RE.match(path):
             with self.lock:
                 self.blob_bytes += n
+
+    def blob_bytes_sent(self) -> int:
+        """Blob body bytes sent in answer to the requests recorded in ``self.requests``."""
+        with self.lock:
+            return sum(r.sent for r in self.requests if r.is_blob)
 
     def fetch(self, method: str, path: str, headers: dict[str, str]) -> Reply:
         conn = http.client.HTTPConnection(self.upstream, timeout=30)
