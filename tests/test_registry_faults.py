@@ -43,11 +43,11 @@ def test_bearer_with_creds_sends_basic_to_the_realm_only(registry_images: Pushed
 
 
 def _wrong_length(h, req, upstream):
-    if req.method == "GET" and req.is_blob:
-        reply = upstream()
+    reply = upstream()
+    if req.method == "GET" and req.is_blob and len(reply.body) > 100_000:
         h.send(reply, declared_length=len(reply.body) + 100)
         return True
-    return None
+    return reply
 
 
 def _gzip_mtime_changed(h, req, upstream):
@@ -331,3 +331,15 @@ def test_trickling_body_hits_the_total_timeout(registry_images: Pushed, plain_pr
         read_all(registry_images.ref(host=plain_proxy.hostport),
                  timeouts=Timeouts(connect=2, idle=1, total=1.5), retry=RetryPolicy(attempts=2, base=0.01, cap=0.05))
     assert "\n" not in str(info.value)
+
+
+def test_config_longer_than_its_descriptor_is_refused(registry_images: Pushed, plain_proxy):
+    def padded(h, req, upstream):
+        reply = upstream()
+        if req.method == "GET" and req.is_blob and reply.body.startswith(b"{"):
+            return Reply(reply.status, reply.headers, reply.body + b" " * 1000)
+        return reply
+
+    plain_proxy.fault = padded
+    with pytest.raises(RegistryError, match=r"config sha256:\w+: the registry announces \d+ bytes where the descriptor says \d+$"):
+        read_all(registry_images.ref(host=plain_proxy.hostport))

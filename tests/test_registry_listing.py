@@ -68,3 +68,19 @@ def test_concurrent_layer_downloads_list_the_same(registry_images: Pushed, token
     assert entries_of(parallel) == entries_of(serial)
     blob_gets = [r for r in token_proxy.requests if r.is_blob and r.method == "GET" and r.sent]
     assert len(blob_gets) == 4  # three layers and the config, each downloaded once
+
+
+@pytest.mark.parametrize("fmt", ["tree", "json"], ids=["tree", "json"])
+def test_cli_list_through_the_registry(registry_images: Pushed, capsys, tmp_path, monkeypatch, fmt):
+    """``imagefs list docker://…`` prints what ``imagefs list oci:…`` prints (bar the reference)."""
+    from imagefs import cli
+
+    monkeypatch.setenv("IMAGEFS_CACHE_DIR", str(tmp_path / "cache"))
+    remote = registry_images.ref("test/multi:v1")
+    local = f"oci:{registry_images.layout}:multi"
+    outs = []
+    for ref in (remote, local):
+        assert cli.main(["list", ref, "--platform", "linux/arm64", "-q", "--format", fmt]) == 0
+        outs.append(capsys.readouterr().out.replace(remote, "REF").replace(local, "REF"))
+    assert outs[0] == outs[1]
+    assert "blob.bin" in outs[0]

@@ -351,11 +351,13 @@ class RegistryClient:
         err.retry_after = retry_after  # type: ignore[attr-defined]
         raise err
 
-    def get_document(self, path: str, what: str, cap: int, accept: str | None) -> tuple[bytes, Exchange]:
+    def get_document(self, path: str, what: str, cap: int, accept: str | None,
+                     exact: bool = False) -> tuple[bytes, Exchange]:
+        """GET a whole (small) body, at most ``cap`` bytes (the descriptor's size when ``exact``)."""
         def attempt(deadline: float) -> tuple[bytes, Exchange]:
             ex = self.check(self.exchange("GET", path, deadline, what, {"Accept": accept} if accept else None), what)
             try:
-                return ex.read_capped(cap, what), ex
+                return ex.read_capped(cap, what, exact=exact), ex
             finally:
                 ex.close()
 

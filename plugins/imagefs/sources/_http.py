@@ -190,10 +190,15 @@ class Exchange:
         self._tick()
         return self.resp.read1(n)
 
-    def read_capped(self, cap: int, what: str) -> bytes:
-        """The whole body, refusing (without reading on) one longer than ``cap`` bytes."""
+    def read_capped(self, cap: int, what: str, *, exact: bool = False) -> bytes:
+        """The whole body, refusing (without reading on) one longer than ``cap`` bytes.
+
+        ``exact``: ``cap`` is the descriptor's size, so a longer body is a lie, not a big document.
+        """
         length = self.content_length()
         if length is not None and length > cap:
+            if exact:
+                raise RegistryError(f"{what}: the registry announces {length} bytes where the descriptor says {cap}")
             raise RegistryError(f"{what}: the registry announces {length} bytes, over the {cap}-byte cap")
         chunks, total = [], 0
         while True:
@@ -203,6 +208,8 @@ class Exchange:
             chunks.append(chunk)
             total += len(chunk)
             if total > cap:
+                if exact:
+                    raise RegistryError(f"{what}: the registry sends more than the descriptor's {cap} bytes")
                 raise RegistryError(f"{what}: the body is over the {cap}-byte cap")
         return b"".join(chunks)
 

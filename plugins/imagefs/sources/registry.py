@@ -279,7 +279,7 @@ class RegistrySource(Source):
         self._check_size(desc.size, what)
         data = self._docs.get(desc.digest) or self.documents.get(desc.digest)
         if data is None:
-            data, _ = self.client.get_document(path, what, self.max_document, accept)
+            data, _ = self.client.get_document(path, what, desc.size, accept, exact=True)
             actual = digest_of(data, desc.digest.split(":")[0])
             if actual != desc.digest:
                 raise DigestMismatchError(f"{what}: content digest is {actual}, expected {desc.digest}")
