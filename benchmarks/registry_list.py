@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from imagefs.oci_writer import ImageSpec, build_image, write_oci_layout  # noqa: E402
-from registry.server import RegistryServer, skopeo_push  # noqa: E402
+from imagefs.oci_writer import ImageSpec, build_image, write_oci_layout
+from registry.server import RegistryServer, skopeo_push
 
 
 def layer_of(directory: str) -> bytes:
@@ -63,7 +63,9 @@ def timed(fn, repeat: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dirs", nargs="+", default=["/usr/lib/python3.11", "/usr/lib/python3"])
+    ap.add_argument(
+        "--dirs", nargs="+", default=["/usr/lib/python3.11", "/usr/lib/python3"]
+    )
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
     for tool in ("docker-registry", "skopeo"):
@@ -74,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_s)
         layers = [layer_of(d) for d in args.dirs]
         image = build_image(ImageSpec(layers))
-        compressed = sum(len(b) for d, b in image.blobs.items() if d != image.manifest_digest)
+        compressed = sum(
+            len(b) for d, b in image.blobs.items() if d != image.manifest_digest
+        )
         write_oci_layout(tmp / "layout", [image], tag="v1")
         server = RegistryServer(tmp / "registry").start()
         try:
@@ -87,14 +91,24 @@ def main(argv: list[str] | None = None) -> int:
                 out = tmp / "skopeo-out"
                 shutil.rmtree(out, ignore_errors=True)
                 subprocess.run(
-                    ["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--insecure-policy", ref, f"oci:{out}:v1"],
+                    [
+                        "skopeo",
+                        "copy",
+                        "--quiet",
+                        "--src-tls-verify=false",
+                        "--insecure-policy",
+                        ref,
+                        f"oci:{out}:v1",
+                    ],
                     check=True,
                 )
 
             def imagefs_list(target: str = ref) -> None:
                 subprocess.run(
                     [sys.executable, "-m", "imagefs", "list", target],
-                    check=True, stdout=subprocess.DEVNULL, env=dict(env, IMAGEFS_CACHE_DIR=str(cache)),
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    env=dict(env, IMAGEFS_CACHE_DIR=str(cache)),
                 )
 
             def cold() -> None:
@@ -114,11 +128,19 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
     raw = sum(len(x) for x in layers)
-    print(f"image: {len(layers)} layers, {raw / 1e6:.1f} MB uncompressed, {compressed / 1e6:.1f} MB compressed")
+    print(
+        f"image: {len(layers)} layers, {raw / 1e6:.1f} MB uncompressed, {compressed / 1e6:.1f} MB compressed"
+    )
     print(f"skopeo copy docker:// -> oci:  {t_skopeo:7.3f} s")
-    print(f"imagefs list, cold:            {t_cold:7.3f} s   ratio vs skopeo {t_cold / t_skopeo:5.2f}x")
-    print(f"imagefs list, warm:            {t_warm:7.3f} s   ratio vs skopeo {t_warm / t_skopeo:5.2f}x")
-    print(f"imagefs list oci:LAYOUT, cold: {t_local:7.3f} s   registry cold / local cold {t_cold / t_local:5.2f}x")
+    print(
+        f"imagefs list, cold:            {t_cold:7.3f} s   ratio vs skopeo {t_cold / t_skopeo:5.2f}x"
+    )
+    print(
+        f"imagefs list, warm:            {t_warm:7.3f} s   ratio vs skopeo {t_warm / t_skopeo:5.2f}x"
+    )
+    print(
+        f"imagefs list oci:LAYOUT, cold: {t_local:7.3f} s   registry cold / local cold {t_cold / t_local:5.2f}x"
+    )
     return 0
 
 
