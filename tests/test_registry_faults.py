@@ -481,3 +481,20 @@ def test_config_longer_than_its_descriptor_is_refused(
         match=r"config sha256:\w+: the registry announces \d+ bytes where the descriptor says \d+$",
     ):
         read_all(registry_images.ref(host=plain_proxy.hostport))
+
+
+def test_identity_token_is_exchanged_with_an_oauth2_post(registry_images: Pushed, token_proxy):
+    """``docker login`` with SSO stores an identity (refresh) token: it goes to the realm as
+    an OAuth2 ``grant_type=refresh_token`` POST, never to the registry."""
+    from urllib.parse import parse_qs
+
+    from imagefs.sources._auth import Credentials
+
+    creds = Credentials("", "", "test", identity_token="refresh-me-1234")
+    facts, _ = read_all(registry_images.ref(host=token_proxy.hostport), creds=creds)
+    assert facts[0] == registry_images.image.manifest_digest
+    (post,) = token_proxy.tokens.requests
+    form = parse_qs(post.body.decode())
+    assert post.method == "POST" and form["grant_type"] == ["refresh_token"]
+    assert form["refresh_token"] == ["refresh-me-1234"] and form["scope"] == ["repository:test/img:pull"]
+    assert not any("refresh-me-1234" in str(r.headers) + r.path for r in token_proxy.requests)

@@ -33,6 +33,7 @@ class Request:
     headers: dict[str, str]
     when: float = field(default_factory=time.monotonic)
     sent: int = 0  # body bytes the proxy sent in answer
+    body: bytes = b""  # the request body (token POSTs)
 
     @property
     def is_blob(self) -> bool:
@@ -158,7 +159,9 @@ class TokenServer(_Base):
 
 class _TokenHandler(_Handler):
     def do_GET(self) -> None:
-        self.owner.record(self)
+        req = self.owner.record(self)
+        if self.command == "POST":
+            req.body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         token = secrets.token_urlsafe(24)
         self.owner.issued.add(token)
         body = json.dumps({"token": token, "expires_in": 300}).encode()
