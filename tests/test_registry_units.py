@@ -391,3 +391,19 @@ def test_unresolvable_registry_fails_fast_in_one_line(monkeypatch):
         match=r"cannot resolve no-such-registry\.invalid .*check the registry name",
     ):
         open_image("docker://no-such-registry.invalid/x:1", document_cache=False)
+
+
+def test_document_cache_verifies_what_it_returns(tmp_path):
+    from imagefs.sources.registry import DocumentCache
+
+    cache = DocumentCache(tmp_path)
+    data = b'{"schemaVersion":2}'
+    import hashlib
+
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert cache.get(digest) is None
+    cache.put(digest, data)
+    assert cache.get(digest) == data
+    (tmp_path / "sha256" / digest[7:]).write_bytes(b"tampered")
+    assert cache.get(digest) is None  # a corrupt entry is a miss, never returned
+    assert DocumentCache(None).get(digest) is None

@@ -187,11 +187,10 @@ class DocumentCache:
 
     @classmethod
     def default(cls) -> DocumentCache:
-        base = os.environ.get("IMAGEFS_CACHE_DIR") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
-            "imagefs",
-        )
-        return cls(Path(base) / "documents")
+        """``documents/`` beside the engine's layer cache (``$IMAGEFS_CACHE_DIR`` …)."""
+        from ..cache import default_cache_dir
+
+        return cls(default_cache_dir() / "documents")
 
     def _path(self, digest: str) -> Path | None:
         if self.root is None:
