@@ -483,7 +483,9 @@ def test_config_longer_than_its_descriptor_is_refused(
         read_all(registry_images.ref(host=plain_proxy.hostport))
 
 
-def test_identity_token_is_exchanged_with_an_oauth2_post(registry_images: Pushed, token_proxy):
+def test_identity_token_is_exchanged_with_an_oauth2_post(
+    registry_images: Pushed, token_proxy
+):
     """``docker login`` with SSO stores an identity (refresh) token: it goes to the realm as
     an OAuth2 ``grant_type=refresh_token`` POST, never to the registry."""
     from urllib.parse import parse_qs
@@ -496,5 +498,90 @@ def test_identity_token_is_exchanged_with_an_oauth2_post(registry_images: Pushed
     (post,) = token_proxy.tokens.requests
     form = parse_qs(post.body.decode())
     assert post.method == "POST" and form["grant_type"] == ["refresh_token"]
-    assert form["refresh_token"] == ["refresh-me-1234"] and form["scope"] == ["repository:test/img:pull"]
-    assert not any("refresh-me-1234" in str(r.headers) + r.path for r in token_proxy.requests)
+    assert form["refresh_token"] == ["refresh-me-1234"] and form["scope"] == [
+        "repository:test/img:pull"
+    ]
+    assert not any(
+        "refresh-me-1234" in str(r.headers) + r.path for r in token_proxy.requests
+    )
+
+
+def test_tag_resolves_with_one_head_and_documents_by_digest(
+    registry_images: Pushed, plain_proxy
+):
+    """A tag costs a HEAD (free of Docker Hub's pull quota); every GET names a digest."""
+    read_all(
+        registry_images.ref("test/multi:v1", host=plain_proxy.hostport), "linux/arm64"
+    )
+    manifests = [
+        (r.method, r.path.rsplit("/", 1)[1])
+        for r in plain_proxy.requests
+        if r.is_manifest
+    ]
+    assert manifests[0] == ("HEAD", "v1")
+    assert all(m == "GET" and ref.startswith("sha256:") for m, ref in manifests[1:])
+    assert [ref for _, ref in manifests[1:]] == [
+        registry_images.index_digest,
+        registry_images.arm.manifest_digest,
+    ]
+
+
+@pytest.fixture
+def tls_proxy(registry_images: Pushed, tmp_path):
+    """The fault proxy speaking HTTPS with a self-signed certificate (on 127.0.0.1)."""
+    import ssl
+    import subprocess
+
+    from conftest import require_tool
+    from registry.proxy import FaultProxy
+
+    openssl = require_tool("openssl")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+         "-subj", "/CN=127.0.0.1", "-days", "1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    proxy = FaultProxy(registry_images.registry.hostport)
+    proxy.httpd.socket = ctx.wrap_socket(proxy.httpd.socket, server_side=True)
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+def test_loopback_https_with_a_self_signed_certificate(
+    registry_images: Pushed, tls_proxy
+):
+    """A loopback registry is an insecure one: HTTPS first, certificate not required."""
+    facts, layers = read_all(registry_images.ref(host=tls_proxy.hostport))
+    assert facts[0] == registry_images.image.manifest_digest
+    assert layers == local_layers(registry_images, registry_images.image)
+    assert tls_proxy.requests  # the requests arrived over TLS
+
+
+def test_untrusted_certificate_fails_at_once_in_one_line(
+    registry_images: Pushed, tls_proxy
+):
+    from imagefs.reference import parse
+    from imagefs.sources.registry import open_source
+
+    src = open_source(
+        parse(registry_images.ref(host=tls_proxy.hostport)), document_cache=False
+    )
+    src.client.transport.set_verify(
+        "127.0.0.1", True
+    )  # as for any non-loopback registry
+    src.client._scheme_settled = True
+    with pytest.raises(
+        RegistryError,
+        match=r"TLS certificate of 127.0.0.1:\d+ is not trusted .*--insecure-registry",
+    ) as info:
+        src.root()
+    src.close()
+    assert "\n" not in str(info.value) and "gave up" not in str(
+        info.value
+    )  # no retries

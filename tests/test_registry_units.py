@@ -407,3 +407,30 @@ def test_document_cache_verifies_what_it_returns(tmp_path):
     (tmp_path / "sha256" / digest[7:]).write_bytes(b"tampered")
     assert cache.get(digest) is None  # a corrupt entry is a miss, never returned
     assert DocumentCache(None).get(digest) is None
+
+
+@pytest.mark.parametrize(
+    "registry, opts, scheme, may_fall_back",
+    [
+        ("registry.example", {}, "https", False),
+        (
+            "registry.example:5000",
+            {"insecure_registries": ("registry.example:5000",)},
+            "https",
+            True,
+        ),
+        ("registry.example", {"tls_verify": False}, "https", True),
+        ("127.0.0.1:5000", {}, "https", True),
+    ],
+    ids=["https-only-by-default", "insecure-registry", "tls-verify-false", "loopback"],
+)
+def test_https_first_plain_http_only_when_allowed(
+    registry, opts, scheme, may_fall_back
+):
+    from imagefs.sources._client import RegistryClient
+
+    client = RegistryClient(registry, "r", **opts)
+    assert client.url("/x").startswith(f"{scheme}://")
+    assert (
+        client.insecure is may_fall_back and client._scheme_settled is not may_fall_back
+    )
