@@ -26,6 +26,15 @@ Auth: the bearer-token challenge (realm/service/scope), basic auth, credentials 
 ``--creds``, ``IMAGEFS_REGISTRY_CREDS`` or the Docker configuration (see ``_auth``). The
 ``Authorization`` header goes only to the registry origin that challenged; redirects to any
 other origin (a blob CDN) go without it.
+
+Options of :func:`open_source`: ``creds``, ``insecure_registries``, ``tls_verify`` (the CLI's
+``--creds``/``--insecure-registry``/``--tls-verify``), ``timeouts`` (:class:`Timeouts`:
+connect 30 s, idle 60 s, total 1 h per request or blob), ``retry`` (:class:`RetryPolicy`:
+5 tries per request or blob, backoff 0.5 s doubling to 30 s, ``Retry-After`` capped at
+60 s) and ``document_cache``.
+
+Not handled: ``HTTPS_PROXY``/``NO_PROXY``, client certificates (``certs.d``), registry
+mirrors, and foreign-layer ``urls`` (such layers are fetched from the registry itself).
 """
 
 from __future__ import annotations
