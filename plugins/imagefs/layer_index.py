@@ -206,9 +206,13 @@ def _index(stream: IO[bytes], limits, where: str) -> LayerIndex:
                     f"{where}: entry {m.name!r} makes the image root a {m.type}; the root must be a directory"
                 )
             continue
-        row = _row(m)
-        if m.type == HARDLINK and m.linkname.startswith(AUFS_LINK_DIR + "/"):
-            aufs_links.append(row)
+        t = m.type
+        if t == FILE and not m.xattrs:
+            row = [path, t, m.mode, m.uid, m.gid, m.size, m.mtime]
+        else:
+            row = _row(m)
+            if t == HARDLINK and m.linkname.startswith(AUFS_LINK_DIR + "/"):
+                aufs_links.append(row)
         pop(path, None)
         entries[path] = row
     moved: dict[str, str] = {}

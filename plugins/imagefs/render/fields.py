@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import posixpath
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from ..errors import NotFoundError
 from ..tree import BLOCK, CHAR, DIR, FIFO, HARDLINK, SYMLINK, Entry, Tree
@@ -27,10 +28,14 @@ def mode_string(entry: Entry) -> str:
     A symlink is always ``lrwxrwxrwx``, as Linux shows every symlink, whatever mode the
     tar header recorded (JSON keeps the recorded mode).
     """
-    if entry.type == SYMLINK:
+    return _mode_string(entry.type, entry.mode)
+
+
+@lru_cache(maxsize=4096)
+def _mode_string(etype: str, m: int) -> str:
+    if etype == SYMLINK:
         return "lrwxrwxrwx"
-    m = entry.mode
-    chars = [_TYPE_CHAR.get(entry.type, "-")]
+    chars = [_TYPE_CHAR.get(etype, "-")]
     for shift, special, on, off in ((6, 0o4000, "s", "S"), (3, 0o2000, "s", "S"), (0, 0o1000, "t", "T")):
         bits = (m >> shift) & 7
         chars.append("r" if bits & 4 else "-")
@@ -61,6 +66,7 @@ def human_size(n: int) -> str:
     return str(n)
 
 
+@lru_cache(maxsize=65536)
 def format_time(mtime: int) -> str:
     """``YYYY-MM-DD HH:MM`` in UTC; ``????-??-?? ??:??`` for a time the calendar cannot show."""
     try:
