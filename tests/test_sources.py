@@ -527,16 +527,6 @@ def test_errors_are_one_line(tmp_path):
         assert "\n" not in str(ei.value)
 
 
-def test_docker_transport_has_a_clear_error_until_the_registry_lands():
-    try:
-        import imagefs.sources.registry  # noqa: F401
-    except ImportError:
-        with pytest.raises(UnsupportedError, match="not supported yet; copy the image locally first"):
-            open_image("debian:12")
-    else:
-        pytest.skip("the registry source is present")
-
-
 def test_gzip_archive_members_in_any_order(tmp_path, monkeypatch):
     """Big members of a .tar.gz are reached by re-inflating; a parked reader is reused
     when the next member lies further on, and any order still gives the right bytes."""

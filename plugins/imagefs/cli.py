@@ -23,8 +23,8 @@ log = logging.getLogger("imagefs")
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
-        self.print_usage(sys.stderr)
-        self.exit(2, f"imagefs: error: {message}\n")
+        # One line, like every other error; the usage is one `--help` away.
+        self.exit(2, f"imagefs: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
