@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..errors import UnsupportedError
 from ..platform import Platform
 from ..reference import ImageRef
 from .base import Descriptor, Image, Layer, Limits, Source, resolve
@@ -26,16 +25,7 @@ _MODULES = {
 
 
 def _source_module(ref: ImageRef) -> Any:
-    name = f"{__package__}.{_MODULES[ref.transport]}"
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if err.name != name:
-            raise
-        raise UnsupportedError(
-            f"{ref}: the {ref.transport} transport is not supported yet; "
-            f"copy the image locally first, e.g. skopeo copy docker://{ref.docker or 'IMAGE'} oci:./layout:latest"
-        ) from err
+    return importlib.import_module(f"{__package__}.{_MODULES[ref.transport]}")
 
 
 def open_image(
