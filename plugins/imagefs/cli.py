@@ -11,7 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from . import __version__
 from .errors import ImagefsError
@@ -22,7 +22,7 @@ log = logging.getLogger("imagefs")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
+    def error(self, message: str) -> NoReturn:
         # One line, like every other error; the usage is one `--help` away.
         self.exit(2, f"imagefs: error: {message} (see '{self.prog} --help')\n")
 
