@@ -164,9 +164,11 @@ def load_snapshot(directory: str | os.PathLike[str], name: str) -> Snapshot:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
+        default = Path(directory).resolve() == (Path.cwd() / DEFAULT_DIR).resolve()
+        opt = "" if default else f" --dir {directory}"
         raise NotFoundError(
             f"snapshot {name!r} not found: {path} does not exist; create it with "
-            f"`imagefs snapshot {name} IMAGE --dir {directory}` (IMAGE: a registry reference, "
+            f"`imagefs snapshot {name} IMAGE{opt}` (IMAGE: a registry reference, "
             "oci:DIR or docker-archive:FILE)"
         ) from None
     except OSError as err:
