@@ -73,7 +73,7 @@ def other_tree() -> Tree:
 
 
 HOSTILE_NAMES = [
-    "<script>alert(1)</script>",
+    "<script>alert(1)",
     "\"onmouseover=\"alert(1)",
     "'single'quote",
     "new\nline",
@@ -86,10 +86,10 @@ HOSTILE_NAMES = [
 
 
 def hostile_tree() -> Tree:
-    entries = [D("/h"), D("/h/<b>dir</b>")]
+    entries = [D("/h"), D("/h/<svg onload=alert(1)>dir")]
     for i, name in enumerate(HOSTILE_NAMES):
         entries.append(F(f"/h/{name}", 10 + i))
-        entries.append(F(f"/h/<b>dir</b>/{name}", 1))
+        entries.append(F(f"/h/<svg onload=alert(1)>dir/{name}", 1))
     entries.append(L("/h/link", "<script>x</script>\"'\u202e\udcfe"))
     tree = make_tree(entries, reference="evil<script>:tag\"", digest="sha256:<b>" + "0" * 60)
     tree.image.layers[0].created_by = "/bin/sh -c echo '<script>alert(1)</script>' \"x\""

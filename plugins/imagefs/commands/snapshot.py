@@ -28,10 +28,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    name = check_name(args.name)  # before any I/O: a typo fails fast
     from ..listing import list_image
     from ..sources import open_image
 
-    name = check_name(args.name)
     image = open_image(args.image, platform=args.platform)
     tree = list_image(image)
     platform = args.platform or (tree.image.platform if tree.image else None)
