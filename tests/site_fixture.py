@@ -5,7 +5,11 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import os
+
 import site_trees as st
+
+IN_CI = bool(os.environ.get("CI"))
 
 FENCE_CONFIG = """\
 markdown_extensions:
