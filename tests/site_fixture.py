@@ -25,7 +25,7 @@ markdown_extensions:
 ARTICLE = """\
 # Inside the fixture image
 
-The root of the image:
+See also [the other page](other.md). The root of the image:
 
 ```imagefs
 snapshot: small
@@ -76,7 +76,7 @@ path: /etc
 
 
 def write_site(root: Path, *, plugin: bool = True, fence_in_yaml: bool = False, strict_extra: str = "",
-               big: bool = False) -> Path:
+               big: bool = False, site_url: str = "http://127.0.0.1/") -> Path:
     docs = root / "docs"
     snaps = docs / "snapshots"
     snaps.mkdir(parents=True, exist_ok=True)
@@ -89,21 +89,23 @@ def write_site(root: Path, *, plugin: bool = True, fence_in_yaml: bool = False, 
     (docs / "other.md").write_text(OTHER)
     cfg = textwrap.dedent("""\
         site_name: imagefs fixture
-        site_url: http://127.0.0.1/
+        site_url: {site_url}
         theme:
           name: material
           features:
             - navigation.instant
           palette:
-            - scheme: default
+            - media: "(prefers-color-scheme: light)"
+              scheme: default
               toggle: {icon: material/brightness-7, name: dark mode}
-            - scheme: slate
+            - media: "(prefers-color-scheme: dark)"
+              scheme: slate
               toggle: {icon: material/brightness-4, name: light mode}
         nav:
           - index.md
           - article.md
           - other.md
-        """)
+        """).replace("{site_url}", site_url)
     if plugin:
         cfg += "plugins:\n  - imagefs:\n      max_age_days: 0\n" + strict_extra
     if fence_in_yaml or not plugin:

@@ -19,7 +19,7 @@ def render(snapshot, *, title: str | None = None, page_url: str | None = None,
         ("Digest", f'<code title="{esc(digest)}">{esc(short)}</code>' if digest else "—"),
         ("Platform", esc(snapshot.platform or (image.platform if image else "") or "—")),
         ("Layers", str(len(image.layers) if image else 0)),
-        ("Files", f"{files:,} <small>({stats[DIR]:,} directories)</small>"),
+        ("Files", f"{files:,} <small>and {stats[DIR]:,} directories</small>"),
         ("Total size", f'<span title="{stats["total_size"]} bytes">{human_size(stats["total_size"])}</span>'),
         ("Generated", esc(snapshot.generated_at or "—")),
     ]
