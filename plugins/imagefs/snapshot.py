@@ -16,8 +16,9 @@ A snapshot is the engine's JSON v1 document (:meth:`imagefs.tree.Tree.to_json`: 
 The file is deterministic so a refresh is a reviewable diff: keys sorted, entries sorted by
 path and written one per line, no timestamp but ``generated_at``, which is kept from the old
 file when the manifest digest did not change (so regenerating an unchanged image changes no
-byte). Names that are not UTF-8 are stored as lone-surrogate escapes (``"\\udcff"``), which
-``json.loads`` turns back into the same ``str``.
+byte). The layout is the render helper's canonical listing encoding
+(:func:`imagefs.render.json.dumps_listing`): names that are not UTF-8 are stored as
+lone-surrogate escapes (``"\\udcff"``), which ``json.loads`` turns back into the same ``str``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ImagefsError, NotFoundError, UsageError
+from .render.json import dumps_listing
 from .tree import Tree
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
@@ -67,26 +69,14 @@ def snapshot_path(directory: str | os.PathLike[str], name: str) -> Path:
 
 
 def dumps(doc: dict[str, Any]) -> bytes:
-    """Serialise a snapshot document deterministically (keys sorted, one entry per line).
+    """Serialise a snapshot document deterministically: the canonical listing layout.
 
-    A private equivalent of the render helper's JSON writer: ``ensure_ascii=False`` keeps
-    names readable, and ``backslashreplace`` turns lone surrogates (non-UTF-8 bytes in
-    names) into ``\\udcNN`` escapes that ``json.loads`` decodes back to the same ``str``.
+    This is :func:`imagefs.render.json.dumps_listing` (keys sorted, one entry per line,
+    non-UTF-8 bytes as ``\\udcNN`` escapes, bidi and invisible characters as ``\\uXXXX``
+    so a committed snapshot cannot hide text from a reviewer), so ``imagefs list --json``
+    and a snapshot share one format.
     """
-    parts = []
-    for key in sorted(doc):
-        value = doc[key]
-        if key == "entries":
-            rows = [
-                "  " + json.dumps(e, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
-                for e in value
-            ]
-            text = "[\n" + ",\n".join(rows) + "\n ]" if rows else "[]"
-        else:
-            # JSON strings never hold a raw newline, so re-indenting by replacement is safe.
-            text = json.dumps(value, ensure_ascii=False, sort_keys=True, indent=1).replace("\n", "\n ")
-        parts.append(f" {json.dumps(key)}: {text}")
-    return ("{\n" + ",\n".join(parts) + "\n}\n").encode("utf-8", "backslashreplace")
+    return dumps_listing(doc).encode("utf-8")
 
 
 def _now() -> str:

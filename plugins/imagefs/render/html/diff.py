@@ -1,22 +1,18 @@
 """The ``diff`` view: what changed from one snapshot (``against``, the base) to another.
 
-Added, removed and changed paths, coloured, with counts. A change lists what differs
-(type, mode, owner, size, link target, device, xattrs); mtime alone is not a change,
-since rebuilding an image touches every mtime.
-
-The comparison here is a private one (:func:`compare`): the render helper's shared
-``imagefs.diff.diff_trees`` had not landed when this view was written. It only needs
-added/removed/changed paths in path order, which is what ``compare`` returns.
+Added, removed and changed paths, coloured, with counts, in path order. The comparison
+is the shared :func:`imagefs.diff.diff_trees` (the text ``imagefs diff`` reads the same
+result): a change lists what differs (type, mode, owner, size, link target, device,
+xattrs); mtime alone is not a change, since rebuilding an image touches every mtime.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...diff import diff_trees
 from ...tree import ROOT, Entry, Tree
 from .markup import anchor_id, esc, human_size, mode_string, more, title_bar
-
-_FIELDS = ("type", "mode", "uid", "gid", "size", "target", "devmajor", "devminor", "xattrs")
 
 
 @dataclass(slots=True)
@@ -25,7 +21,7 @@ class Change:
     kind: str  # added | removed | changed
     old: Entry | None = None
     new: Entry | None = None
-    what: list[str] = field(default_factory=list)
+    what: dict = field(default_factory=dict)
 
 
 def _within(path: str, root: str) -> bool:
@@ -33,45 +29,32 @@ def _within(path: str, root: str) -> bool:
 
 
 def compare(base: Tree, other: Tree, path: str = ROOT) -> list[Change]:
-    """Changes from ``base`` to ``other`` below ``path``, sorted by path."""
-    a = {e.path: e for e in base.entries() if _within(e.path, path)}
-    b = {e.path: e for e in other.entries() if _within(e.path, path)}
-    out: list[Change] = []
-    for p in sorted(a.keys() | b.keys()):
-        old, new = a.get(p), b.get(p)
-        if old is None:
-            out.append(Change(p, "added", new=new))
-        elif new is None:
-            out.append(Change(p, "removed", old=old))
-        else:
-            what = [f for f in _FIELDS if getattr(old, f) != getattr(new, f)]
-            if what:
-                out.append(Change(p, "changed", old, new, what))
+    """Changes from ``base`` to ``other`` at and below ``path``, sorted by path."""
+    d = diff_trees(base, other)
+    out = [Change(e.path, "added", new=e) for e in d.added if _within(e.path, path)]
+    out += [Change(e.path, "removed", old=e) for e in d.removed if _within(e.path, path)]
+    out += [Change(c.path, "changed", c.old, c.new, c.fields) for c in d.changed if _within(c.path, path)]
+    out.sort(key=lambda c: c.path)
     return out
 
 
 def _describe(c: Change) -> str:
     o, n = c.old, c.new
     parts = []
-    for f in c.what:
-        if f in ("type", "mode"):
-            if "type" in c.what and f == "mode":
-                continue
-            parts.append(f"{mode_string(o)} → {mode_string(n)}")
-        elif f in ("uid", "gid"):
-            if f == "gid" and "uid" in c.what:
-                continue
-            parts.append(f"owner {o.uid}:{o.gid} → {n.uid}:{n.gid}")
-        elif f == "size":
-            parts.append(f"size {human_size(o.size)} → {human_size(n.size)}")
-        elif f == "target":
-            parts.append(f"target {o.target or '—'} → {n.target or '—'}")
-        elif f in ("devmajor", "devminor"):
-            if f == "devminor" and "devmajor" in c.what:
-                continue
-            parts.append(f"device {o.devmajor},{o.devminor} → {n.devmajor},{n.devminor}")
-        elif f == "xattrs":
-            parts.append("xattrs " + (",".join(o.xattrs) or "—") + " → " + (",".join(n.xattrs) or "—"))
+    if "type" in c.what or "mode" in c.what:
+        parts.append(f"{mode_string(o)} → {mode_string(n)}")
+    if "uid" in c.what or "gid" in c.what:
+        parts.append(f"owner {o.uid}:{o.gid} → {n.uid}:{n.gid}")
+    if "size" in c.what:
+        parts.append(f"size {human_size(o.size)} → {human_size(n.size)}")
+    if "target" in c.what:
+        parts.append(f"target {o.target or '—'} → {n.target or '—'}")
+    if "device" in c.what:
+        parts.append(f"device {o.devmajor},{o.devminor} → {n.devmajor},{n.devminor}")
+    if "xattrs" in c.what:
+        parts.append("xattrs " + (",".join(o.xattrs) or "—") + " → " + (",".join(n.xattrs) or "—"))
+    if "mtime" in c.what:
+        parts.append("mtime")
     return esc("; ".join(parts))
 
 
