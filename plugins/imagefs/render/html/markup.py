@@ -72,11 +72,11 @@ def entry_hover(entry: Entry) -> str:
 
 
 def link_target(entry: Entry) -> str:
-    """`` → target`` for symlinks and hardlinks (escaped), else empty."""
+    """`` → target`` for symlinks, `` ⇒ target`` for hardlinks (escaped), else empty."""
     if entry.target is None or entry.type not in (SYMLINK, HARDLINK):
         return ""
     arrow = "→" if entry.type == SYMLINK else "⇒"
-    return f' <span class="imagefs-target">{arrow} {esc(entry.target)}</span>'
+    return f" {arrow} {esc(entry.target)}"
 
 
 def more(hidden: int, url: str | None) -> str:
