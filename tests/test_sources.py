@@ -581,3 +581,35 @@ def test_gzip_archive_big_config_read_in_full(tmp_path, oci_inside):
     with open_image(f"docker-archive:{arc}") as im:
         assert len(im.config["config"]["Labels"]) == 4000
         assert [la.open().read() for la in im.layers()] == LAYERS
+
+
+def test_skopeo_docker_archive_additional_tags(tmp_path):
+    skopeo = require_tool("skopeo")
+    ref, _ = oci_image(tmp_path / "lay", *LAYERS, tag="v1")
+    out = tmp_path / "out.tar"
+    subprocess.run(
+        [skopeo, "--insecure-policy", "copy", "-q", "--additional-tag", "ghcr.io/o/app:2", ref, f"docker-archive:{out}:app:1"],
+        check=True, capture_output=True, timeout=120,
+    )
+    a = read_layers(f"docker-archive:{out}:app:1")
+    b = read_layers(f"docker-archive:{out}:ghcr.io/o/app:2")
+    assert a == b and a[1] == LAYERS
+    with pytest.raises(NotFoundError, match="app:1, ghcr.io/o/app:2"):
+        open_image(f"docker-archive:{out}:app:3")
+
+
+@pytest.mark.parametrize("gzip_outer", [False, True], ids=["tar", "tar.gz"])
+def test_archive_layers_read_concurrently(tmp_path, gzip_outer):
+    from concurrent.futures import ThreadPoolExecutor
+
+    layers = [layer(F(f"f{i}", bytes([i]) * 50000)) for i in range(6)]
+    img = build_image(ImageSpec(layers, compression="gzip"))
+    arc = tmp_path / "a.tar"
+    write_docker_archive(arc, img, oci_inside=True, gzip_outer=gzip_outer)
+    with open_image(f"docker-archive:{arc}") as im:
+        def read(la):
+            with la.open() as s:
+                return s.read()
+
+        with ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(read, im.layers() * 3)) == layers * 3
