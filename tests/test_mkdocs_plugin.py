@@ -77,12 +77,14 @@ def test_links_to_the_per_image_page_are_relative(page_url, directory_urls, path
 
 
 @pytest.mark.parametrize("doc, names", [
+    ({"snapshots": [{"name": "small", "image": "oci:x", "description": "d"}, {"name": "other"}]},
+     {"small", "other"}),
     ({"small": {"image": "x"}, "other": None}, {"small", "other"}),
     ({"listings": {"a": {}}}, {"a"}),
     ({"listings": [{"name": "a"}, {"name": "b", "image": "x"}, "junk"]}, {"a", "b"}),
     ([{"name": "a"}], {"a"}),
     (None, set()),
-], ids=["mapping", "listings-mapping", "listings-list", "top-list", "empty"])
+], ids=["recipes-format", "mapping", "listings-mapping", "listings-list", "top-list", "empty"])
 def test_listings_config_shapes(doc, names):
     assert _names_in(doc) == names
 
