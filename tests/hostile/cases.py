@@ -517,7 +517,7 @@ case("index-that-points-to-itself-is-rejected", lambda ctx: _self_index(ctx), g,
 
 # Names ---------------------------------------------------------------------------------------
 g = "names"
-HOSTILE_NAMES = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "new\nline", "rtl\u202egnp.exe",
+HOSTILE_NAMES = ["<script>alert(1)", '"><img src=x onerror=alert(1)>', "new\nline", "rtl\u202egnp.exe",
                  "bad\udcffbyte", "javascript:alert(1)", "tab\tand\x1besc"]
 case("hostile-names-are-kept-exactly",
      img(T(*[r.file(n, n.encode("utf-8", "surrogateescape")) for n in HOSTILE_NAMES],
