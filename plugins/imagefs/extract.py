@@ -62,6 +62,7 @@ class ExtractResult:
     bytes_written: int = 0
     skipped_special: list[str] = field(default_factory=list)
     skipped_xattrs: int = 0
+    skipped_empty_links: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -322,22 +323,28 @@ class _Extractor:
                 continue
             src = _parts(t.path)
             dst = _parts(e.path)
-            sfd = self.cur2.goto(src[:-1])
-            dfd = self.cur.goto(dst[:-1])
-            self._replace(dst[-1], dfd)
-            os.link(src[-1], dst[-1], src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
+            try:
+                sfd = self.cur2.goto(src[:-1])
+                dfd = self.cur.goto(dst[:-1])
+                self._replace(dst[-1], dfd)
+                os.link(src[-1], dst[-1], src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
+            except OSError as err:
+                raise _with_context(err, f"{where(e)}: hardlink {visible(e.path)} -> {visible(t.path)}") from err
             self.result.hardlinks += 1
 
-    def finish_dirs(self) -> None:
+    def finish_dirs(self, where: Callable[[Entry], str]) -> None:
         dirs = [e for _, e in self.tree.walk() if e.type == DIR]
         for e in reversed(dirs):  # reversed pre-order: every directory after its contents
             parts = _parts(e.path)
-            dfd = self.cur.goto(parts[:-1])
-            fd = os.open(parts[-1], _DIR_FLAGS, dir_fd=dfd)
             try:
-                self._apply_fd(fd, e, self.dir_meta.get(e.path))
-            finally:
-                os.close(fd)
+                dfd = self.cur.goto(parts[:-1])
+                fd = os.open(parts[-1], _DIR_FLAGS, dir_fd=dfd)
+                try:
+                    self._apply_fd(fd, e, self.dir_meta.get(e.path))
+                finally:
+                    os.close(fd)
+            except OSError as err:
+                raise _with_context(err, f"{where(e)}: directory {visible(e.path)}") from err
 
     def close(self) -> None:
         self.cur.close()
@@ -439,9 +446,18 @@ def extract_image(
             "skipped %d device nodes and FIFOs (never created by extract): %s%s",
             len(result.skipped_special), shown, more,
         )
+    if result.skipped_empty_links:
+        log.warning("skipped %d symlinks with an empty target (Linux cannot create them): %s",
+                    len(result.skipped_empty_links), ", ".join(visible(p) for p in result.skipped_empty_links[:5]))
     if result.skipped_xattrs:
         log.warning("did not apply %d xattrs (trusted.* or not supported here)", result.skipped_xattrs)
     return result
+
+
+def _origin(e: Entry) -> tuple[int, str]:
+    """(layer, member path) of the tar member holding a file's bytes (``Entry.data_origin``)."""
+    origin = getattr(e, "origin", None)
+    return (origin[0], origin[1]) if origin is not None else (e.layer, e.path)
 
 
 def _run(ex: _Extractor, tree: Tree, layers: list[Any], iter_members: Any, limits: Any, progress: Any) -> None:
@@ -449,15 +465,21 @@ def _run(ex: _Extractor, tree: Tree, layers: list[Any], iter_members: Any, limit
         return layers[e.layer].describe() if 0 <= e.layer < len(layers) else f"layer {e.layer}"
 
     ex.make_dirs()
-    # Entries whose bytes come from another layer's member (a hardlink whose target a later
-    # layer deleted is promoted to a file, with ``origin`` = (layer, member path)).
-    origins: dict[tuple[int, str], list[Entry]] = {}
+    # Which member of which layer holds each file's bytes. Usually the entry's own path in
+    # the layer that last wrote it; the merge sets ``origin`` when the bytes are stored
+    # elsewhere (a hardlink promoted to a file when a later layer deleted its target, a
+    # write through a symlink in the flattening model, an AUFS ``.wh..wh.plnk`` link).
+    # A member that occurs twice in a layer is written twice: the last one wins, as in
+    # the listing.
+    wanted: dict[tuple[int, str], list[Entry]] = {}
+    dir_wanted: dict[tuple[int, str], Entry] = {}
     for e in tree.entries():
-        if e.type in _SPECIAL:
+        if e.type == FILE:
+            wanted.setdefault(_origin(e), []).append(e)
+        elif e.type == DIR and e.xattrs and not e.implicit:
+            dir_wanted[_origin(e)] = e
+        elif e.type in _SPECIAL:
             ex.result.skipped_special.append(e.path)
-        origin = getattr(e, "origin", None)
-        if origin is not None and e.type == FILE:
-            origins.setdefault((origin[0], origin[1]), []).append(e)
 
     for i, layer in enumerate(layers):
         desc = layer.describe()
@@ -467,30 +489,30 @@ def _run(ex: _Extractor, tree: Tree, layers: list[Any], iter_members: Any, limit
             with stream:
                 for m in iter_members(stream, limits=limits, where=desc):
                     path = m.path
-                    e = tree.get(path)
-                    mine = e is not None and e.layer == i and e.type == m.type and not e.implicit
-                    if mine and getattr(e, "origin", None) is not None:
-                        mine = False
-                    extra = origins.get((i, path)) if m.type == FILE else None
-                    if mine and e.type == FILE:
-                        ex.write_file(e, m.readinto, None, m.xattrs)
-                        for other in extra or ():
-                            ex.write_file(other, None, e, m.xattrs)
-                    elif extra:
-                        first, *rest = extra
-                        ex.write_file(first, m.readinto, None, m.xattrs)
-                        for other in rest:
-                            ex.write_file(other, None, first, m.xattrs)
-                    elif mine and e.type == SYMLINK:
-                        ex.write_symlink(e, m.linkname)
-                    elif mine and e.type == DIR and m.xattrs:
-                        ex.dir_meta[path] = dict(m.xattrs)
+                    if m.type == FILE:
+                        targets = wanted.get((i, path))
+                        if targets:
+                            first, *rest = targets
+                            ex.write_file(first, m.readinto, None, m.xattrs)
+                            for other in rest:
+                                ex.write_file(other, None, first, m.xattrs)
+                    elif m.type == DIR and m.xattrs:
+                        d = dir_wanted.get((i, path))
+                        if d is not None:
+                            ex.dir_meta[d.path] = dict(m.xattrs)
         except BaseException as err:
             if isinstance(err, (ImagefsError, OSError)):
                 raise _with_context(err, f"{desc}: entry {visible(path)}") from err
             raise
-    try:
-        ex.link_hardlinks(where)
-        ex.finish_dirs()
-    except OSError as err:
-        raise _with_context(err, "linking and finishing directories") from err
+    for _, e in tree.walk():
+        if e.type != SYMLINK:
+            continue
+        if not e.target:
+            ex.result.skipped_empty_links.append(e.path)  # Linux cannot create an empty symlink
+            continue
+        try:
+            ex.write_symlink(e, e.target)
+        except OSError as err:
+            raise _with_context(err, f"{where(e)}: symlink {visible(e.path)}") from err
+    ex.link_hardlinks(where)
+    ex.finish_dirs(where)
