@@ -234,7 +234,7 @@ case("dir-symlink-dir-replacements",
      tree=lambda t, c: (has(t, "/lib", "dir", layer=2), has(t, "/lib/new"), absent(t, "/lib/old")),
      dest=lambda d, c, res: (d_dir(d, "lib"), d_file(d, "lib/new", b"n"), d_missing(d, "lib/old")))
 case("dir-replaced-by-symlink-hides-subtree",
-     img(BASE, T(r.symlink("usr", victim_abs()))), g,
+     img(BASE, T(sym("usr", victim_abs()))), g,
      tree=lambda t, c: (has(t, "/usr", "symlink", target=str(c.victim)), absent(t, "/usr/lib", "/usr/lib/libc.so")),
      dest=lambda d, c, res: d_link(d, "usr", str(c.victim)))
 case("symlink-with-dotdot-name-is-rejected", img(T(r.symlink("..", "/"))), g, error=InvalidImageError)
@@ -315,10 +315,9 @@ case("whiteout-of-a-symlink-removes-the-link-not-its-target",
      img(T(r.dir("d"), r.file("d/x", b"x"), r.symlink("s", "d")), T(r.file(".wh.s"))), g,
      tree=lambda t, c: (absent(t, "/s"), has(t, "/d/x")),
      dest=lambda d, c, res: (d_missing(d, "s"), d_file(d, "d/x", b"x")))
-case("whiteout-named-directory-is-a-whiteout-not-content",
+case("whiteout-name-used-as-a-directory-is-rejected",
      img(T(r.dir("dir"), r.file("dir/x", b"x")), T(r.dir(".wh.dir"), r.file(".wh.dir/file", b"f"))), g,
-     tree=lambda t, c: absent(t, "/dir", "/.wh.dir", "/.wh.dir/file", "/dir/x"),
-     dest=lambda d, c, res: d_missing(d, "dir", ".wh.dir"))
+     error=InvalidImageError, match="whiteout")
 case("opaque-marker-at-root-hides-all-lower-layers",
      img(BASE, T(r.file(".wh..wh..opq"), r.file("new", b"n"))), g,
      tree=lambda t, c: ([e.path for e in t.entries()] == ["/new"] or None, has(t, "/new")),
@@ -404,7 +403,8 @@ case("base256-size-is-read",
      img(T(r.header("b256", size_field=r.base256(5, 12)) + r.pad(b"12345"), r.file("after", b"a"))), g,
      tree=lambda t, c: (has(t, "/b256", "file", size=5), has(t, "/after")),
      dest=lambda d, c, res: (d_file(d, "b256", b"12345"), d_file(d, "after", b"a")))
-case("bad-header-checksum-is-rejected", img(T(r.header("a", chksum=1))), g, error=InvalidImageError)
+case("non-tar-block-is-rejected", img(r.file("a", b"a") + b"\x01" * 512 + r.END), g, error=InvalidImageError,
+     match="checksum")
 case("gnu-long-name-is-read",
      img(T(r.gnu_longname("long/" + "n" * 200), r.file("ignored", b"x"))), g,
      tree=lambda t, c: (has(t, "/long/" + "n" * 200, "file"), absent(t, "/ignored")),
@@ -418,8 +418,9 @@ case("gnu-long-link-target-is-kept",
      img(T(r.gnu_longlink("t" * 300), r.symlink("l", "decoy"))), g,
      tree=lambda t, c: has(t, "/l", "symlink", target="t" * 300),
      dest=lambda d, c, res: d_link(d, "l", "t" * 300))
-case("gnu-sparse-file-is-unsupported",
-     img(T(r.gnu_sparse("sp", [(0, b"ab"), (4096, b"cd")], 8192))), g, error=(UnsupportedError, InvalidImageError))
+case("gnu-sparse-file-is-listed-with-its-real-size-and-not-extracted",
+     img(T(r.file("a", b"a"), r.gnu_sparse("sp", [(0, b"ab"), (4096, b"cd")], 8192))), g,
+     tree=lambda t, c: has(t, "/sp", "file", size=8192), extract_error=UnsupportedError, match="sparse")
 case("truncated-tar-data-is-rejected",
      img(r.header("a", size=4096) + b"x" * 100), g, error=InvalidImageError)
 case("truncated-tar-header-is-rejected", img(r.file("a", b"a") + r.header("b")[:300]), g, error=InvalidImageError)

@@ -98,9 +98,18 @@ def pad(data: bytes) -> bytes:
 
 
 def member(name: str | bytes, data: bytes = b"", **kw) -> bytes:
-    """Header plus padded data. ``size`` defaults to ``len(data)`` (override to lie)."""
+    """Header plus padded data. ``size`` defaults to ``len(data)`` (override to lie).
+
+    A name or link name longer than its 100-byte field gets a PAX record first, as
+    ``tarfile`` would write it (use :func:`header` for a raw, unfixed header)."""
     kw.setdefault("size", len(data))
-    return header(name, **kw) + pad(data)
+    records = {}
+    if len(_b(name)) > 100:
+        records["path"], name = _b(name), _b(name)[:100]
+    if len(_b(kw.get("linkname", b""))) > 100:
+        records["linkpath"] = _b(kw["linkname"])
+        kw["linkname"] = records["linkpath"][:100]
+    return (pax(records) if records else b"") + header(name, **kw) + pad(data)
 
 
 def file(name: str | bytes, data: bytes = b"", **kw) -> bytes:
