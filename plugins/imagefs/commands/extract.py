@@ -29,6 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="apply xattrs such as security.capability (only as root; trusted.* never)")
     p.add_argument("--symlinks", choices=("overlay", "follow"), default="overlay",
                    help="symlink-over-directory model of the merge (default: overlay, like Docker/containerd)")
+    _add_budgets(p)
     p.set_defaults(run=run)
     return p
 
@@ -45,6 +46,42 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", dest="cache", action="store_false", help="do not use the layer index cache")
 
 
+_BUDGETS = (
+    ("max_inflated_bytes", "total uncompressed bytes per layer"),
+    ("max_inflate_ratio", "uncompressed:compressed ratio (gzip bombs)"),
+    ("max_entries", "tar entries per layer"),
+    ("max_path_length", "bytes in one path"),
+    ("max_path_depth", "components in one path"),
+    ("max_symlink_hops", "symlinks followed while resolving one path"),
+)
+
+
+def _budget(value: str) -> int | None:
+    if value.lower() in ("none", "off", "unlimited"):
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'none', not {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, not {value!r}")
+    return n
+
+
+def _add_budgets(p: argparse.ArgumentParser) -> None:
+    try:
+        from . import _common
+    except ImportError:
+        _common = None  # type: ignore[assignment]
+    if _common is not None and hasattr(_common, "add_limit_options"):
+        _common.add_limit_options(p)
+        return
+    g = p.add_argument_group("budgets for untrusted images ('none' disables one)")
+    for name, what in _BUDGETS:
+        g.add_argument("--" + name.replace("_", "-"), dest=name, type=_budget, default=argparse.SUPPRESS,
+                       metavar="N", help=f"at most N {what}")
+
+
 def _limits(args: argparse.Namespace):
     try:
         from . import _common
@@ -52,7 +89,14 @@ def _limits(args: argparse.Namespace):
         _common = None  # type: ignore[assignment]
     if _common is not None and hasattr(_common, "limits_from_args"):
         return _common.limits_from_args(args)
-    return None
+    from ..sources.base import Limits
+
+    given = {name: getattr(args, name) for name, _ in _BUDGETS if hasattr(args, name)}
+    if "max_symlink_hops" in given and given["max_symlink_hops"] is None:
+        from ..errors import UsageError
+
+        raise UsageError("--max-symlink-hops cannot be 'none': symlink loops must end")
+    return Limits(**given) if given else None
 
 
 def run(args: argparse.Namespace) -> int:
