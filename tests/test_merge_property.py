@@ -12,12 +12,15 @@ overlay model for symlinks):
 
 1. a layer's whiteouts and opaque markers act on the lower state only, so they go first:
    ``.wh.X`` removes X and everything below it; ``D/.wh..wh..opq`` removes everything below D;
+   the directory holding a marker belongs to the layer (an implicit directory if missing);
 2. then the layer's other members in tar order, the last one winning: each missing or
    non-directory parent becomes an implicit directory (overlay: a symlink parent is
    replaced, never followed); dir over dir keeps the children, anything else replaces
    the subtree;
-3. a hardlink binds to its target's inode as it is at that moment (a regular file or a
-   symlink, through hardlink chains); a target that is missing or a directory is invalid.
+   A path that occurs twice in one layer counts once: its last occurrence, at that position;
+3. a hardlink's own directory is made first; then it binds to its target's inode as it is
+   at that moment (a regular file or a symlink), the target's directories resolved through
+   symlinks inside the root; a target that is missing, itself or a directory is invalid.
    A later change to the target path does not change the link.
 """
 
@@ -73,14 +76,27 @@ class Model:
             self.remove_tree(path)
         self.nodes[path] = node
 
+    def implicit_dir(self, path: str, layer: int) -> None:
+        if path and (path not in self.nodes or self.nodes[path]["kind"] != "dir"):
+            self.put(path, {"kind": "dir", "size": 0, "target": None, "layer": layer, "implicit": True}, layer)
+
     def apply(self, layer: int, ops: list[tuple]) -> None:
-        for op in ops:  # whiteouts and opaque markers: lower layers only
-            if op[0] == "whiteout":
-                self.remove_tree(op[1])
-            elif op[0] == "opaque":
-                self.clear_dir(op[1])
+        # Whiteouts, then opaque markers: they act on the lower layers only. Their directory
+        # is part of this layer (created implicitly when missing, as overlay appliers do).
         for op in ops:
+            if op[0] == "whiteout":
+                self.implicit_dir("/".join(op[1].split("/")[:-1]), layer)
+                self.remove_tree(op[1])
+        for op in ops:
+            if op[0] == "opaque":
+                self.implicit_dir(op[1], layer)
+                self.clear_dir(op[1])
+        # Entries: a path that occurs twice counts once, its last occurrence, at that position.
+        last = {op[1]: i for i, op in enumerate(ops) if op[0] not in ("whiteout", "opaque")}
+        for i, op in enumerate(ops):
             kind = op[0]
+            if kind in ("whiteout", "opaque") or last[op[1]] != i:
+                continue
             if kind == "file":
                 self.put(op[1], {"kind": "reg", "size": op[2], "target": None, "layer": layer, "implicit": False},
                          layer)
@@ -90,17 +106,39 @@ class Model:
                 self.put(op[1], {"kind": "symlink", "size": 0, "target": op[2], "layer": layer, "implicit": False},
                          layer)
             elif kind == "hardlink":
-                t = self.nodes.get(op[2])
+                for parent in _parents(op[1]):  # the link's directory first, then its target
+                    self.implicit_dir(parent, layer)
+                t = self.nodes.get(self.resolve_parents(op[2]))
                 if op[2] == op[1] or t is None or t["kind"] == "dir":
                     raise Invalid(f"hardlink {op[1]} -> {op[2]}")
-                node = dict(t, layer=layer, implicit=False)
-                self.put(op[1], node, layer)
-            elif kind in ("whiteout", "opaque"):
-                # the marker's directory exists in this layer (as overlay appliers create it)
-                parent = op[1] if kind == "opaque" else "/".join(op[1].split("/")[:-1])
-                if parent and (parent not in self.nodes or self.nodes[parent]["kind"] != "dir"):
-                    self.put(parent, {"kind": "dir", "size": 0, "target": None, "layer": layer, "implicit": True},
-                             layer)
+                self.put(op[1], dict(t, layer=layer, implicit=False), layer)
+
+    def resolve_parents(self, path: str) -> str:
+        """``path`` with symlinks in its directories resolved inside the root (absolute
+        targets from the root, ``..`` stopping at the root); the last component as is."""
+        *dirs, last = path.split("/")
+        todo = list(reversed(dirs))
+        cur: list[str] = []
+        hops = 0
+        while todo:
+            comp = todo.pop()
+            if comp in ("", "."):
+                continue
+            if comp == "..":
+                if cur:
+                    cur.pop()
+                continue
+            node = self.nodes.get("/".join(cur + [comp]))
+            if node is not None and node["kind"] == "symlink":
+                hops += 1
+                if hops > 40:
+                    raise Invalid(f"too many symlinks resolving {path}")
+                if node["target"].startswith("/"):
+                    cur = []
+                todo.extend(reversed(node["target"].split("/")))
+                continue
+            cur.append(comp)
+        return "/".join(cur + [last])
 
 
 op_strategy = st.one_of(

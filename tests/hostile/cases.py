@@ -258,8 +258,11 @@ case("symlink-chain-longer-than-path-max-is-kept-as-text",
      img(_long_chain(), T(r.file("s29/pwned", b"x"))), g,
      tree=lambda t, c: (has(t, "/s28", "symlink"), has(t, "/s29", "dir"), has(t, "/s29/pwned", "file")),
      dest=lambda d, c, res: (d_link(d, "s28", "s27/" + "x" * 200), d_file(d, "s29/pwned", b"x")))
-case("symlink-chain-longer-than-path-max-flatten-model-hits-budget",
-     img(_long_chain(), T(r.file("s29/pwned", b"x"))), g, symlinks="follow", error=BudgetExceededError)
+_DEEP_REAL = "/real/" + "/".join(["x" * 200] * 29) + "/pwned"
+case("symlink-chain-longer-than-path-max-flatten-model-resolves-inside-root",
+     img(_long_chain(), T(r.file("s29/pwned", b"x"))), g, symlinks="follow",
+     tree=lambda t, c: (has(t, "/s29", "symlink"), has(t, _DEEP_REAL, "file", layer=1)),
+     dest=lambda d, c, res: _read_deep(d, _DEEP_REAL) == b"x" or _fail("deep file"))
 case("symlink-loop-is-listed-not-resolved",
      img(T(r.symlink("a", "b"), r.symlink("b", "a"), r.symlink("self", "self")), T(r.file("a/x", b"x"))), g,
      tree=lambda t, c: (has(t, "/b", "symlink", target="a"), has(t, "/self", "symlink"), has(t, "/a/x")),
@@ -533,6 +536,24 @@ _CACHE: dict[str, bytes] = {}
 
 def _fail(msg: Any) -> None:
     raise AssertionError(msg)
+
+
+def _read_deep(dest: Path, path: str) -> bytes:
+    """Read a file whose path is longer than PATH_MAX, one directory fd at a time."""
+    fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY)
+    parts = path.strip("/").split("/")
+    try:
+        for p in parts[:-1]:
+            new = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = new
+        f = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
+        try:
+            return os.read(f, 100)
+        finally:
+            os.close(f)
+    finally:
+        os.close(fd)
 
 
 def _bomb() -> bytes:
