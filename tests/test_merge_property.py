@@ -12,13 +12,13 @@ overlay model for symlinks):
 
 1. a layer's whiteouts and opaque markers act on the lower state only, so they go first:
    ``.wh.X`` removes X and everything below it; ``D/.wh..wh..opq`` removes everything below D;
-   the directory holding a marker belongs to the layer (an implicit directory if missing);
+   then the directory holding a marker is made part of the layer (implicitly if missing);
 2. then the layer's other members in tar order, the last one winning: each missing or
    non-directory parent becomes an implicit directory (overlay: a symlink parent is
    replaced, never followed); dir over dir keeps the children, anything else replaces
    the subtree;
    A path that occurs twice in one layer counts once: its last occurrence, at that position;
-3. a hardlink's own directory is made first; then it binds to its target's inode as it is
+3. a hardlink's own directory is made first and what it replaces removed; then it binds to its target's inode as it is
    at that moment (a regular file or a symlink), the target's directories resolved through
    symlinks inside the root; a target that is missing, itself or a directory is invalid.
    A later change to the target path does not change the link.
@@ -29,7 +29,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hostile import rawtar as r
@@ -85,12 +85,13 @@ class Model:
         # is part of this layer (created implicitly when missing, as overlay appliers do).
         for op in ops:
             if op[0] == "whiteout":
-                self.implicit_dir("/".join(op[1].split("/")[:-1]), layer)
                 self.remove_tree(op[1])
         for op in ops:
             if op[0] == "opaque":
-                self.implicit_dir(op[1], layer)
                 self.clear_dir(op[1])
+        for op in ops:
+            if op[0] in ("whiteout", "opaque"):
+                self.implicit_dir(op[1] if op[0] == "opaque" else "/".join(op[1].split("/")[:-1]), layer)
         # Entries: a path that occurs twice counts once, its last occurrence, at that position.
         last = {op[1]: i for i, op in enumerate(ops) if op[0] not in ("whiteout", "opaque")}
         for i, op in enumerate(ops):
@@ -108,6 +109,7 @@ class Model:
             elif kind == "hardlink":
                 for parent in _parents(op[1]):  # the link's directory first, then its target
                     self.implicit_dir(parent, layer)
+                self.remove_tree(op[1])  # what the link replaces goes first (tar unlinks it)
                 t = self.nodes.get(self.resolve_parents(op[2]))
                 if op[2] == op[1] or t is None or t["kind"] == "dir":
                     raise Invalid(f"hardlink {op[1]} -> {op[2]}")
@@ -211,6 +213,12 @@ def tree_view(tree) -> dict[str, tuple]:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stack_strategy)
+# Regressions found by this test (fixed in tree.clear_dir and merge's marker directories):
+@example([[("dir", "a/x"), ("whiteout", "a/x"), ("opaque", "")]])
+@example([[("whiteout", "a/x"), ("whiteout", "a")]])
+@example([[("whiteout", "a"), ("whiteout", "a/x"), ("whiteout", "a")]])
+@example([[("whiteout", "a/x/z"), ("opaque", "a")]])
+@example([[("file", "a/x", 1), ("hardlink", "a", "a/x")]])
 def test_random_stacks_merge_like_the_model(stack: list[list[tuple]]) -> None:
     model = Model()
     try:

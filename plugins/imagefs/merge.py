@@ -123,6 +123,12 @@ class _Merger:
         E, K = self.E, self.K
         follow = self.follow
 
+        # Overlay: a marker's directory is part of this layer, so it is made only after all
+        # of the layer's whiteouts and opaque markers removed what they hide in the lower
+        # layers; otherwise ``.wh.a`` after ``a/.wh.x`` would delete this layer's own ``a``
+        # (and an opaque ``a/`` would clear the ``a/b/`` holding ``a/b/.wh.x``): tar order
+        # must not matter.
+        marker_dirs: list[str] = []
         for w in ix.whiteouts:
             parent, _, name = w.rpartition("/")
             parent = parent or ROOT
@@ -131,7 +137,7 @@ class _Merger:
                 if parent not in K:
                     continue
             else:
-                self._ensure_dir(parent)
+                marker_dirs.append(parent)
             p = (parent if parent != ROOT else "") + "/" + name
             if p in E:
                 self._remove(p)
@@ -141,8 +147,13 @@ class _Merger:
                 if d not in K:
                     continue
             else:
-                self._ensure_dir(d)
+                marker_dirs.append(d)
+                if d not in K:
+                    continue
             self._removed(self.tree.clear_dir(d))
+        for d in marker_dirs:
+            if d not in K:
+                self._ensure_dir(d)
 
         moved = ix.moved
         for e in ix.entries.values():
