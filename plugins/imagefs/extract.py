@@ -485,7 +485,8 @@ def _run(ex: _Extractor, tree: Tree, layers: list[Any], iter_members: Any, limit
         desc = layer.describe()
         path = "(start of layer)"
         try:
-            stream = layer.open(progress=progress) if progress is not None else layer.open()
+            cb = progress(layer) if progress is not None else None
+            stream = layer.open(progress=cb) if cb is not None else layer.open()
             with stream:
                 for m in iter_members(stream, limits=limits, where=desc):
                     path = m.path
@@ -500,6 +501,9 @@ def _run(ex: _Extractor, tree: Tree, layers: list[Any], iter_members: Any, limit
                         d = dir_wanted.get((i, path))
                         if d is not None:
                             ex.dir_meta[d.path] = dict(m.xattrs)
+                path = "(end of layer)"
+                while stream.read(1 << 20):  # to EOF, so the blob and diff_id digests are checked
+                    pass
         except BaseException as err:
             if isinstance(err, (ImagefsError, OSError)):
                 raise _with_context(err, f"{desc}: entry {visible(path)}") from err
