@@ -22,7 +22,7 @@ import stat
 import pytest
 
 from hostile.cases import CASES, Case
-from hostile.harness import Ctx, dest_listing, snapshot
+from hostile.harness import Ctx, dest_listing, fast_tmp_dir, snapshot
 from imagefs.cli import main
 from imagefs.tree import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK, Tree
 
@@ -31,10 +31,13 @@ SPECIAL = (CHAR, BLOCK, FIFO)
 
 @pytest.fixture
 def ctx(tmp_path):
-    c = Ctx.make(tmp_path)
+    fast = fast_tmp_dir()
+    c = Ctx.make(tmp_path, fast)
     yield c
     if os.path.lexists(c.dest):
         _rmtree(c.dest)  # pytest's own clean-up recurses: a 10,000-deep tree would defeat it
+    if fast is not None:
+        _rmtree(fast)
     srv = c.extra.get("server")
     if srv is not None:
         srv.shutdown()

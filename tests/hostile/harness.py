@@ -32,6 +32,16 @@ from imagefs import media
 from imagefs.platform import Platform
 
 
+def fast_tmp_dir() -> Path | None:
+    """A fresh directory on tmpfs (/dev/shm) when there is one, else None."""
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        return Path(tempfile.mkdtemp(prefix="imagefs-hostile-", dir=shm))
+    return None
+
+
 @dataclass
 class Ctx:
     """What a case's builder gets: where to put the image and the absolute victim paths."""
@@ -45,8 +55,10 @@ class Ctx:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def make(cls, tmp: Path) -> "Ctx":
-        root = tmp / "root"
+    def make(cls, tmp: Path, fast: Path | None = None) -> "Ctx":
+        """``fast``: where ``root`` goes (a tmpfs directory: extraction tests create and
+        remove thousands of directories, which a busy disk makes slow)."""
+        root = (fast or tmp) / "root"
         victim = root / "victim"
         evil = root / "dest-evil"
         victim.mkdir(parents=True)
