@@ -237,3 +237,30 @@ def test_special_files_one_summary_warning(tmp_path, caplog):
 
 if sys.platform != "linux":  # pragma: no cover
     pytest.skip("the extractor is Linux-only (openat, O_NOFOLLOW, /proc/self/fd)", allow_module_level=True)
+
+
+@pytest.mark.parametrize("evil", ["/../escaped", "/a/../../escaped", "/a//b", "/a/./b"])
+def test_poisoned_cache_paths_never_reach_the_disk(tmp_path, evil):
+    """Defence in depth: a tampered layer-index cache (it lives in a user-writable
+    directory) cannot make the extractor write outside dest, whatever path it holds."""
+    import json
+
+    from imagefs.cache import LayerCache
+    from imagefs.errors import ImagefsError
+    from imagefs.extract import extract_image
+    from imagefs.listing import list_image
+
+    ref = oci_image(tmp_path / "img", layer(D("a"), F("a/f", b"x")))[0]
+    cache = LayerCache(tmp_path / "cache")
+    list_image(ref, cache=cache)
+    (entry,) = (tmp_path / "cache").rglob("*.json")
+    doc = json.loads(entry.read_text())
+    rows = doc["entries"]
+    rows.append([evil, "file", 0o644, 0, 0, 1, 0])
+    entry.write_text(json.dumps(doc))
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(ImagefsError):
+        extract_image(ref, root / "dest", cache=cache)
+    assert os.listdir(root) == []
+    assert not (tmp_path / "escaped").exists()
