@@ -514,7 +514,8 @@ def _run(ex: _Extractor, tree: Tree, layers: list[Any], iter_members: Any, limit
                     pass
         except BaseException as err:
             if isinstance(err, (ImagefsError, OSError)):
-                raise _with_context(err, f"{desc}: entry {visible(path)}") from err
+                named = isinstance(err, ImagefsError) and str(err).startswith(desc)  # the reader named the layer
+                raise _with_context(err, f"entry {visible(path)}" if named else f"{desc}: entry {visible(path)}") from err
             raise
     for _, e in tree.walk():
         if e.type != SYMLINK:
