@@ -264,3 +264,25 @@ def test_poisoned_cache_paths_never_reach_the_disk(tmp_path, evil):
         extract_image(ref, root / "dest", cache=cache)
     assert os.listdir(root) == []
     assert not (tmp_path / "escaped").exists()
+
+
+def test_listing_and_layers_that_disagree_fail_cleanly(tmp_path):
+    """If the listing names a file whose member the layer does not hold (a cache entry from
+    another layer, a blob that changed), extraction fails and removes what it wrote."""
+    import json
+
+    from imagefs.cache import LayerCache
+    from imagefs.errors import InvalidImageError
+    from imagefs.extract import extract_image
+    from imagefs.listing import list_image
+
+    ref = oci_image(tmp_path / "img", layer(D("a"), F("a/f", b"x")))[0]
+    cache = LayerCache(tmp_path / "cache")
+    list_image(ref, cache=cache)
+    (entry,) = (tmp_path / "cache").rglob("*.json")
+    doc = json.loads(entry.read_text())
+    doc["entries"].append(["/a/ghost", "file", 0o644, 0, 0, 1, 0])
+    entry.write_text(json.dumps(doc))
+    with pytest.raises(InvalidImageError, match="ghost.*not found"):
+        extract_image(ref, tmp_path / "dest", cache=cache)
+    assert not (tmp_path / "dest").exists()

@@ -227,6 +227,7 @@ class _Extractor:
         self.cur = _Cursor(dest_fd)
         self.cur2 = _Cursor(dest_fd)  # the other end of a hardlink
         self.dir_meta: dict[str, dict[str, bytes]] = {}
+        self.written: set[str] = set()  # files whose bytes were written
         self.is_root = os.geteuid() == 0
 
     # -- modes, owners, xattrs ---------------------------------------------------------
@@ -288,6 +289,7 @@ class _Extractor:
         finally:
             os.close(fd)
         self.result.files += 1
+        self.written.add(e.path)
 
     def _copy_into(self, fd: int, src: Entry) -> None:
         parent, name = _split(src.path)
@@ -329,6 +331,9 @@ class _Extractor:
                 )
             if t.type in _SPECIAL:
                 self.result.skipped_special.append(e.path)
+                continue
+            if t.type == SYMLINK and not t.target:
+                self.result.skipped_empty_links.append(e.path)
                 continue
             sparent, sname = _split(t.path)
             dparent, dname = _split(e.path)
@@ -517,6 +522,16 @@ def _run(ex: _Extractor, tree: Tree, layers: list[Any], iter_members: Any, limit
                 named = isinstance(err, ImagefsError) and str(err).startswith(desc)  # the reader named the layer
                 raise _with_context(err, f"entry {visible(path)}" if named else f"{desc}: entry {visible(path)}") from err
             raise
+    # Every file of the listing must have met its bytes: an entry whose member was not
+    # found means the listing and the layers disagree (a changed blob, a tampered cache).
+    for entries in wanted.values():
+        for e in entries:
+            if e.path not in ex.written:
+                o = _origin(e)
+                raise InvalidImageError(
+                    f"{where(e)}: {visible(e.path)} is in the listing but member {visible(o[1])} of layer {o[0]} "
+                    "was not found when extracting; re-run with --no-cache"
+                )
     for _, e in tree.walk():
         if e.type != SYMLINK:
             continue
