@@ -22,9 +22,10 @@ from test_hostile import assert_dest_matches_tree
 from test_merge_property import layer_tar, stack_strategy
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(stack_strategy)
-def test_random_stacks_extract_exactly_the_listing(stack) -> None:
+@pytest.mark.parametrize("model", ["overlay", "follow"])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stack=stack_strategy)
+def test_random_stacks_extract_exactly_the_listing(model, stack) -> None:
     from fixtures import oci_image
     from imagefs.extract import extract_image
     from imagefs.listing import list_image
@@ -37,13 +38,13 @@ def test_random_stacks_extract_exactly_the_listing(stack) -> None:
         (root / "victim" / "a").write_text("victim")
         before = snapshot(root)
         try:
-            tree = list_image(ref, cache=False)
+            tree = list_image(ref, cache=False, symlinks=model)
         except ImagefsError as err:
             with pytest.raises(type(err)):
-                extract_image(ref, root / "dest", cache=False)
+                extract_image(ref, root / "dest", cache=False, symlinks=model)
             assert not (root / "dest").exists()
         else:
-            res = extract_image(ref, root / "dest", cache=False)
+            res = extract_image(ref, root / "dest", cache=False, symlinks=model)
             assert_dest_matches_tree(root / "dest", res.tree)
             assert [e.to_json() for e in res.tree.entries()] == [e.to_json() for e in tree.entries()]
             shutil.rmtree(root / "dest")
