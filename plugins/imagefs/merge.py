@@ -49,7 +49,11 @@ directory is an :class:`~imagefs.errors.InvalidImageError` naming the layer and 
 Docker's applier fails on them. When a later layer deletes or replaces a primary whose
 links survive, the first surviving link (by path) becomes the primary (it takes the
 inode's type: ``file``, ``symlink``...), the others point at it, and ``Entry.origin``
-records the (layer, member path) that holds the bytes, for the extractor.
+records the (layer, member path) that holds the bytes, for the extractor. Because a
+layer's whiteouts run before its entries, a hardlink to a lower file that the same layer
+whites out is refused whatever the tar order; and a duplicate path keeps only its last
+occurrence, so a hardlink can only bind to that one (appliers that replay the tar could
+bind to an earlier copy; no real writer produces either case).
 
 Statistics per layer: ``added`` paths new in the merged view after the layer,
 ``modified`` paths the layer rewrote that existed before it, ``deleted`` paths that
