@@ -31,13 +31,28 @@ def _within(path: str, root: str) -> bool:
     return root == ROOT or path == root or path.startswith(root + "/")
 
 
+_CACHE: list[tuple[Tree, Tree, object]] = []
+
+
+def _diff(base: Tree, other: Tree):
+    """``diff_trees``, remembered for the last few pairs: pages often show several diff
+    fences of the same two snapshots (the fence hands over the same cached trees)."""
+    for a, b, d in _CACHE:
+        if a is base and b is other:
+            return d
+    d = diff_trees(base, other)
+    _CACHE.insert(0, (base, other, d))
+    del _CACHE[4:]
+    return d
+
+
 def compare(base: Tree, other: Tree, path: str = ROOT) -> tuple[dict[str, int], Iterator[Change]]:
     """Counts by kind, and the changes from ``base`` to ``other`` at and below ``path`` in path order.
 
     The changes are produced lazily (a merge of three sorted lists), so a listing cut at
     ``limit`` builds only the rows it shows.
     """
-    d = diff_trees(base, other)
+    d = _diff(base, other)
     added = [e for e in d.added if _within(e.path, path)]
     removed = [e for e in d.removed if _within(e.path, path)]
     changed = [c for c in d.changed if _within(c.path, path)]
