@@ -298,10 +298,13 @@ if sys.platform != "linux":  # pragma: no cover
     )
 
 
-@pytest.mark.parametrize("evil", ["/../escaped", "/a/../../escaped", "/a//b", "/a/./b"])
-def test_poisoned_cache_paths_never_reach_the_disk(tmp_path, evil):
+@pytest.mark.parametrize(
+    "evil", ["/../escaped", "/a/../../escaped", "/a//b", "/a/./b", "relative", "/a/.."]
+)
+def test_poisoned_cache_paths_never_reach_the_disk(tmp_path, evil, caplog):
     """Defence in depth: a tampered layer-index cache (it lives in a user-writable
-    directory) cannot make the extractor write outside dest, whatever path it holds."""
+    directory) cannot make the extractor write outside dest, whatever path it holds: the
+    cache refuses the entry (and the layer is read again), or the extractor refuses it."""
     import json
 
     from imagefs.cache import LayerCache
@@ -319,9 +322,13 @@ def test_poisoned_cache_paths_never_reach_the_disk(tmp_path, evil):
     entry.write_text(json.dumps(doc))
     root = tmp_path / "root"
     root.mkdir()
-    with pytest.raises(ImagefsError):
-        extract_image(ref, root / "dest", cache=cache)
-    assert os.listdir(root) == []
+    try:
+        res = extract_image(ref, root / "dest", cache=cache)
+    except ImagefsError:
+        assert os.listdir(root) == []
+    else:
+        assert sorted(e.path for e in res.tree.entries()) == ["/a", "/a/f"]
+        assert "corrupt" in caplog.text
     assert not (tmp_path / "escaped").exists()
 
 

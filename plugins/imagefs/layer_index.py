@@ -131,10 +131,18 @@ class LayerIndex:
                 row[8] = tuple(row[8])
             if not isinstance(row[0], str) or row[1] not in _TYPES:
                 raise ValueError("entry row without a path or with an unknown type")
+            p = row[0]
+            if p[:1] != "/" or p == "/" or p[-1] == "/" or "//" in p or ("/." in p and _dot_component(p)):
+                raise ValueError(f"entry path {p!r} is not normalised")
         whiteouts, opaque, moved = doc["whiteouts"], doc["opaque"], doc.get("moved") or {}
         if not isinstance(whiteouts, list) or not isinstance(opaque, list) or not isinstance(moved, dict):
             raise ValueError("whiteouts, opaque or moved has the wrong type")
         return cls(rows, whiteouts, opaque, moved, int(doc["members"]), int(doc["size"]))
+
+
+def _dot_component(p: str) -> bool:
+    """Whether absolute path ``p`` has a ``.`` or ``..`` component (a tampered cache)."""
+    return p.endswith(("/.", "/..")) or "/./" in p or "/../" in p
 
 
 class _Counting:
