@@ -7,12 +7,11 @@ import tarfile
 
 import pytest
 from fixtures import D, F, H, L, layer
-from tarbytes import END, base256, data, header, member, pax
-
 from imagefs.errors import BudgetExceededError, InvalidImageError
 from imagefs.oci_writer import TarMember, make_layer_tar
 from imagefs.sources.base import Limits
 from imagefs.tarstream import iter_members
+from tarbytes import END, base256, data, header, member, pax
 
 
 class Stream(io.BytesIO):

@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO
 from urllib.parse import unquote_to_bytes
 
 from .errors import BudgetExceededError, InvalidImageError
@@ -81,21 +82,21 @@ class Member:
     """
 
     __slots__ = (
-        "path",
-        "name",
-        "rawtype",
-        "type",
-        "mode",
-        "uid",
-        "gid",
-        "size",
-        "mtime",
-        "linkname",
-        "xattrs",
+        "_reader",
         "devmajor",
         "devminor",
+        "gid",
+        "linkname",
+        "mode",
+        "mtime",
+        "name",
+        "path",
+        "rawtype",
+        "size",
         "sparse",
-        "_reader",
+        "type",
+        "uid",
+        "xattrs",
     )
 
     def __init__(self, path, name, rawtype, type_, mode, uid, gid, size, mtime, linkname, xattrs, devmajor, devminor, sparse, reader):
@@ -118,7 +119,7 @@ class Member:
     def __repr__(self) -> str:
         return f"Member({self.path!r}, {self.type}, size={self.size})"
 
-    def _check(self) -> "_Reader":
+    def _check(self) -> _Reader:
         r = self._reader
         if r.owner is not self:
             raise ValueError(f"data of tar member {self.path!r} is no longer available (the reader moved on)")
@@ -131,7 +132,7 @@ class Member:
             return self._sparse_read(r, n)
         return self._raw(r, n)
 
-    def _raw(self, r: "_Reader", n: int) -> bytes:
+    def _raw(self, r: _Reader, n: int) -> bytes:
         """Up to ``n`` of the stored data bytes (exactly ``n`` while there are that many)."""
         rem = r.remaining
         if n < 0 or n > rem:
@@ -190,7 +191,7 @@ class Member:
         return True
 
     # -- GNU sparse files ---------------------------------------------------------------
-    def _sparse_read(self, r: "_Reader", n: int) -> bytes:
+    def _sparse_read(self, r: _Reader, n: int) -> bytes:
         sp = self.sparse
         if sp.segs is None:
             sp.segs = self._sparse_map_from_data(r)
@@ -220,7 +221,7 @@ class Member:
             n -= k
         return b"".join(out)
 
-    def _sparse_map_from_data(self, r: "_Reader") -> list[tuple[int, int]]:
+    def _sparse_map_from_data(self, r: _Reader) -> list[tuple[int, int]]:
         """PAX sparse 1.0: decimal lines (count, then offset/size pairs) padded to a block."""
         text = b""
         nums: list[int] = []
@@ -244,7 +245,7 @@ class Member:
 class _Sparse:
     """A GNU sparse member's map (data segments) and read position."""
 
-    __slots__ = ("segs", "idx", "pos", "checked")
+    __slots__ = ("checked", "idx", "pos", "segs")
 
     def __init__(self, segs: list[tuple[int, int]] | None):
         self.segs = segs  # None: the map is at the start of the data (PAX 1.0)
@@ -272,7 +273,7 @@ def _sparse_pairs(nums: list[int]) -> list[tuple[int, int]]:
 class _Reader:
     """The buffer shared by the header loop and the current member's ``read``."""
 
-    __slots__ = ("stream", "buf", "pos", "where", "remaining", "pad", "owner")
+    __slots__ = ("buf", "owner", "pad", "pos", "remaining", "stream", "where")
 
     def __init__(self, stream: IO[bytes], where: str):
         self.stream = stream
@@ -516,9 +517,8 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
             return
         magic = buf[pos + 257 : pos + 263]
         posix = magic == b"ustar\x00"
-        if not posix and magic != b"ustar ":
-            if not _checksum_ok(buf[pos:end]):
-                raise _bad(where, f"invalid tar header after {last} (bad checksum); the layer is not a tar archive or is corrupt")
+        if not posix and magic != b"ustar " and not _checksum_ok(buf[pos:end]):
+            raise _bad(where, f"invalid tar header after {last} (bad checksum); the layer is not a tar archive or is corrupt")
         tf = buf[pos + 156]
         # mode, uid, gid, size, mtime: five NUL-terminated octal fields in a row (the
         # common case, parsed in one split); anything else goes the careful way.
