@@ -121,10 +121,10 @@ class LayerIndex:
     def from_json(cls, doc: dict[str, Any]) -> LayerIndex:
         """Rebuild an index; raises ``ValueError`` on any other version or a bad shape."""
         if not isinstance(doc, dict) or doc.get("version") != INDEX_VERSION:
-            raise ValueError(f"layer index version {doc.get('version') if isinstance(doc, dict) else None!r}")  # noqa: TRY004
+            raise ValueError(f"layer index version {doc.get('version') if isinstance(doc, dict) else None!r}")
         rows = doc["entries"]
         if not isinstance(rows, list):
-            raise ValueError("entries is not a list")
+            raise ValueError("entries is not a list")  # noqa: TRY004 - every bad shape is a ValueError
         for row in rows:
             n = len(row)
             if n != 7:
