@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
 
-from imagefs.layer_index import index_layer  # noqa: E402
-from imagefs.tarstream import iter_members  # noqa: E402
+from imagefs.layer_index import index_layer
+from imagefs.tarstream import iter_members
 
 
 class Pipe(io.RawIOBase):
