@@ -23,9 +23,11 @@ Formats understood (what real layer tars use, plus what hostile ones try):
 Everything else is an :class:`~imagefs.errors.InvalidImageError` naming ``where`` (the
 layer) and the entry: negative or absurd sizes, special headers over 1 MiB, a truncated
 archive, an unknown entry type (Docker's applier refuses those too), ``..`` components.
-The first all-zero block ends the archive (as GNU tar and Python's ``tarfile`` do); the
-rest of the stream is then drained to EOF so the caller's digest check runs. An archive
-that ends at a block boundary without an end marker is accepted (like Go's reader).
+Two zero blocks end the archive; the rest of the stream (junk, record padding) is then
+drained to EOF so the caller's digest check runs. As in Go's reader (what Docker,
+containerd and umoci use), one zero block then EOF also ends it, one zero block followed by
+data is an error, and an archive that ends at a block boundary without any end marker is
+accepted.
 
 Paths are normalised to absolute form: ``./`` and leading ``/`` stripped, ``//`` and
 ``/./`` collapsed, trailing ``/`` dropped; the root itself is ``/``. A backslash is an
@@ -511,6 +513,15 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
         end = pos + BLOCKSIZE
         r.pos = end
         if buf[pos] == 0 and buf[pos:end] == _ZERO:
+            # The end marker is two zero blocks. As in Go's archive/tar (so Docker,
+            # containerd, umoci), one zero block then EOF is a complete archive, but one
+            # zero block followed by anything else is an error: entries hidden behind a
+            # lone zero block must not be skipped silently.
+            if r.fill(BLOCKSIZE):
+                if r.buf[r.pos : r.pos + BLOCKSIZE] != _ZERO:
+                    raise _bad(where, f"a single zero block after {last} is followed by more data; the tar archive is corrupt")
+            elif len(r.buf) - r.pos:
+                raise r.truncated(f"the end marker after {last}")
             extra = r.drain()
             if extra:
                 log.debug("%s: %d bytes after the tar end marker, ignored", where, extra)
