@@ -203,3 +203,20 @@ def test_multi_platform_index_selects_platform(tmp_path):
     write_oci_layout(tmp_path / "multi", [amd, arm], tag="m")
     tree = list_image(f"oci:{tmp_path / 'multi'}:m", platform="linux/arm64", cache=False)
     assert [e.path for e in tree.entries()] == ["/arm"] and tree.image.platform == "linux/arm64/v8"
+
+
+def test_image_without_layers_lists_empty(tmp_path):
+    ref, _ = oci_image(tmp_path / "img")
+    tree = list_image(ref, cache=False)
+    assert len(tree) == 0 and tree.image.layers == []
+
+
+def test_cached_index_over_a_smaller_entry_budget_is_read_again(image, tmp_path):
+    from imagefs.errors import BudgetExceededError
+    from imagefs.sources.base import Limits
+
+    ref, _ = image
+    cache = LayerCache(tmp_path / "c")
+    list_image(ref, cache=cache)
+    with pytest.raises(BudgetExceededError, match="entries"):
+        list_image(ref, cache=cache, limits=Limits(max_entries=4))
