@@ -30,7 +30,11 @@ def test_registers_the_fence_once_and_adds_assets(tmp_path):
     p.on_config(cfg)  # mkdocs serve calls on_config again on rebuilds
     assert "pymdownx.superfences" in cfg["markdown_extensions"]
     fences = cfg["mdx_configs"]["pymdownx.superfences"]["custom_fences"]
-    assert fences == [FENCE]
+    assert len(fences) == 1
+    assert {k: v for k, v in fences[0].items() if k != "format"} == {k: v for k, v in FENCE.items() if k != "format"}
+    # The formatter is wrapped once (not once per on_config) so fence mistakes abort the
+    # build as MkDocs build errors: one line, no traceback.
+    assert fences[0]["format"].__wrapped__ is FENCE["format"]
     assert [str(x) for x in cfg["extra_css"]] == ["assets/imagefs/imagefs.css"]
     assert [str(x) for x in cfg["extra_javascript"]] == ["assets/imagefs/imagefs.js"]
 
@@ -100,3 +104,17 @@ def test_page_hooks_set_and_clear_the_page_for_messages(tmp_path):
     p.on_page_content("", page=page, config=cfg, files=None)
     assert fence.state.page is None
     fence.reset()
+
+
+def test_fence_errors_become_build_errors(tmp_path):
+    """A bad fence stops `mkdocs build` with a BuildError (clean message), still a SuperFencesException."""
+    from mkdocs.exceptions import BuildError
+    from pymdownx.superfences import SuperFencesException
+
+    cfg = _config(tmp_path)
+    _plugin().on_config(cfg)
+    fmt = cfg["mdx_configs"]["pymdownx.superfences"]["custom_fences"][0]["format"]
+    with pytest.raises(BuildError) as ei:
+        fmt("snapshot: nope-missing\n", "imagefs", "imagefs", {}, None)
+    assert isinstance(ei.value, SuperFencesException)
+    assert "nope-missing" in str(ei.value) and "\n" not in str(ei.value)

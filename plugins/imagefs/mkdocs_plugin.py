@@ -24,14 +24,17 @@ Every hook does nothing when ``enabled`` is false.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import logging
 import posixpath
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pymdownx.superfences import SuperFencesException
 from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
+from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 
@@ -54,6 +57,27 @@ class ImagefsConfig(Config):
     max_age_days = c.Type(int, default=90)
     listings_config = c.Type(str, default="")
     pages_dir = c.Type(str, default="images")
+
+
+class FenceBuildError(PluginError, SuperFencesException):
+    """A fence mistake as MkDocs reports it: one line and "Aborted with a BuildError!", no traceback.
+
+    It is still a ``SuperFencesException`` so superfences lets it through.
+    """
+
+
+def _build_errors(fmt: Any) -> Any:
+    """Wrap the fence formatter so its errors stop the build as MkDocs build errors."""
+
+    @functools.wraps(fmt)
+    def format(*args: Any, **kwargs: Any) -> str:  # noqa: A001
+        try:
+            return fmt(*args, **kwargs)
+        except fence.FenceError as err:
+            raise FenceBuildError(str(err)) from err
+
+    format._imagefs_wrapped = True  # type: ignore[attr-defined]
+    return format
 
 
 class ImagefsPlugin(BasePlugin[ImagefsConfig]):
@@ -91,6 +115,9 @@ class ImagefsPlugin(BasePlugin[ImagefsConfig]):
         fences = mdx.setdefault("custom_fences", [])
         if not any(f.get("name") == "imagefs" for f in fences):
             fences.append(dict(FENCE))
+        for f in fences:
+            if f.get("name") == "imagefs" and not getattr(f.get("format"), "_imagefs_wrapped", False):
+                f["format"] = _build_errors(f.get("format") or fence.format)
 
     def on_pre_build(self, config: Any) -> None:
         if not self.config.enabled:
