@@ -17,7 +17,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from .. import media
 from ..errors import DigestMismatchError, InvalidImageError, UnsupportedError
@@ -112,6 +112,18 @@ class Source(abc.ABC):
         """Release files or connections."""
 
 
+def read_capped(f: IO[bytes], cap: int) -> bytes:
+    """Read until EOF or ``cap`` bytes (raw streams may return short reads)."""
+    parts, got = [], 0
+    while got < cap:
+        chunk = f.read(cap - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
 def parse_document(data: bytes, desc: Descriptor, source: Source, limits: Limits) -> dict:
     """Verify a manifest/index/config against its descriptor and parse it."""
     from ._blobs import verify_bytes
@@ -175,8 +187,10 @@ class Layer:
     def describe(self) -> str:
         return f"layer {self.index} ({self.descriptor.digest}) of {self.image.reference}"
 
-    def open(self) -> IO[bytes]:
+    def open(self, progress: Callable[[int], Any] | None = None) -> IO[bytes]:
         """The uncompressed tar stream, verified as it is read.
+
+        ``progress(n)`` is called with the number of compressed bytes consumed.
 
         The blob digest and the ``diff_id`` are checked when the stream reaches EOF; the
         reader must drain it (past the tar end marker) and close it. A mismatch raises
@@ -185,7 +199,7 @@ class Layer:
         from ._blobs import open_layer_stream
 
         raw = self.image.source.open_blob(self.descriptor)
-        return open_layer_stream(raw, self.descriptor, self.diff_id, self.describe(), self.image.limits)
+        return open_layer_stream(raw, self.descriptor, self.diff_id, self.describe(), self.image.limits, progress)
 
 
 class Image:
@@ -223,7 +237,7 @@ class Image:
     def config(self) -> dict:
         desc = self.config_descriptor
         with self.source.open_blob(desc) as f:
-            data = f.read(self.limits.max_document_size + 1)
+            data = read_capped(f, self.limits.max_document_size + 1)
         return parse_document(data, desc, self.source, self.limits)
 
     @cached_property
