@@ -14,7 +14,9 @@ from fixtures import F, layer
 from imagefs import media
 from imagefs.errors import BudgetExceededError, DigestMismatchError, ImagefsError, InvalidImageError
 from imagefs.sources import _blobs
-from imagefs.sources._blobs import _ZlibGzipReader, open_layer_stream, sniff, verify_bytes
+from imagefs.sources import _hashing
+from imagefs.sources._blobs import open_layer_stream, sniff, verify_bytes
+from imagefs.sources._inflate import ZlibGzipReader
 from imagefs.sources.base import Descriptor, Limits
 
 WHERE = "layer 3 (test) of oci:x"
@@ -25,7 +27,7 @@ TAR = layer(F("etc/hostname", b"box\n"), F("usr/share/doc/big", bytes(range(256)
 def hash_mode(request, monkeypatch):
     """Run a test with hashing inline and on the second thread (big layers)."""
     monkeypatch.setattr(_blobs, "THREADED_HASH_MIN", 1 << 62 if request.param == "inline-hash" else 0)
-    monkeypatch.setattr(_blobs, "HASH_BATCH", 1000)  # small batches: exercise batching and ordering
+    monkeypatch.setattr(_hashing, "HASH_BATCH", 1000)  # small batches: exercise batching and ordering
     return request.param
 
 
@@ -136,10 +138,44 @@ def test_broken_compression_is_invalid_image_naming_the_layer(blob, pattern):
     assert WHERE in str(ei.value) and "\n" not in str(ei.value)
 
 
-def test_truncated_zstd_is_caught_by_the_diff_id():
-    # zstandard's stream reader ends quietly on a truncated frame; diff_id catches it.
-    with pytest.raises(DigestMismatchError, match="diff_id"):
-        read_all(zst(TAR)[:-30], media_type=media.OCI_LAYER_ZSTD)
+def _zst_checksum(b: bytes) -> bytes:
+    return zstandard.ZstdCompressor(level=1, write_checksum=True, write_content_size=False).compress(b)
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        pytest.param(zst(TAR)[:-30], id="cut-in-last-block"),
+        pytest.param(zst(TAR)[:5], id="cut-in-frame-header"),
+        pytest.param(_zst_checksum(TAR)[:-2], id="cut-in-checksum"),
+        pytest.param(zst(TAR) + zst(b"x")[:-1], id="cut-in-second-frame"),
+        pytest.param(skippable(b"x" * 50)[:20], id="cut-in-skippable-frame"),
+    ],
+)
+@pytest.mark.parametrize("diff_id", ["none", "right"], ids=["no-diff-id", "diff-id-of-full-tar"])
+def test_truncated_zstd_names_the_layer(blob, diff_id):
+    # zstandard's stream reader ends quietly inside a frame; the frame walker does not.
+    with pytest.raises(InvalidImageError, match="truncated or corrupt zstd") as ei:
+        read_all(blob, media_type=media.OCI_LAYER_ZSTD, diff_id=None if diff_id == "none" else "auto")
+    assert WHERE in str(ei.value)
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        pytest.param(_zst_checksum(TAR), id="checksum"),
+        pytest.param(zstandard.ZstdCompressor(level=19).compress(b"a" * 300000 + TAR), id="rle-and-level-19"),
+        pytest.param(skippable(b"") + zst(b"") + zst(TAR), id="empty-skippable-and-empty-frame"),
+    ],
+)
+def test_zstd_frame_walker_accepts_valid_streams(blob):
+    from imagefs.sources._inflate import ZstdFrames
+
+    for step in (1, 7, 1 << 20):
+        w = ZstdFrames()
+        for i in range(0, len(blob), step):
+            w.feed(blob[i : i + step])
+        assert w.complete, (step, w.bad, w.state)
 
 
 @pytest.mark.parametrize(
@@ -193,7 +229,7 @@ def test_hash_thread_ends_when_the_stream_closes(monkeypatch):
     import threading
 
     monkeypatch.setattr(_blobs, "THREADED_HASH_MIN", 0)
-    monkeypatch.setattr(_blobs, "HASH_BATCH", 10)
+    monkeypatch.setattr(_hashing, "HASH_BATCH", 10)
     blob = gz(TAR)
     for drain_it in (True, False):
         with open_layer_stream(io.BytesIO(blob), desc_for(blob), sha(TAR), WHERE, Limits()) as s:
@@ -288,7 +324,7 @@ def test_verify_bytes_sha512():
     ids=["single", "multi-member-with-padding"],
 )
 def test_zlib_fallback_reader(blob, expect):
-    r = _ZlibGzipReader(io.BytesIO(blob), read_size=1000)
+    r = ZlibGzipReader(io.BytesIO(blob), read_size=1000)
     out = bytearray()
     while chunk := r.read(3000):
         out += chunk
@@ -301,7 +337,7 @@ def test_zlib_fallback_reader(blob, expect):
     ids=["truncated", "garbage"],
 )
 def test_zlib_fallback_reader_errors(blob, exc):
-    r = _ZlibGzipReader(io.BytesIO(blob))
+    r = ZlibGzipReader(io.BytesIO(blob))
     with pytest.raises(exc):
         while r.read(1 << 16):
             pass

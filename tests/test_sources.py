@@ -581,3 +581,18 @@ def test_gzip_archive_big_config_read_in_full(tmp_path, oci_inside):
     with open_image(f"docker-archive:{arc}") as im:
         assert len(im.config["config"]["Labels"]) == 4000
         assert [la.open().read() for la in im.layers()] == LAYERS
+
+
+def test_skopeo_docker_archive_additional_tags(tmp_path):
+    skopeo = require_tool("skopeo")
+    ref, _ = oci_image(tmp_path / "lay", *LAYERS, tag="v1")
+    out = tmp_path / "out.tar"
+    subprocess.run(
+        [skopeo, "--insecure-policy", "copy", "-q", "--additional-tag", "ghcr.io/o/app:2", ref, f"docker-archive:{out}:app:1"],
+        check=True, capture_output=True, timeout=120,
+    )
+    a = read_layers(f"docker-archive:{out}:app:1")
+    b = read_layers(f"docker-archive:{out}:ghcr.io/o/app:2")
+    assert a == b and a[1] == LAYERS
+    with pytest.raises(NotFoundError, match="app:1, ghcr.io/o/app:2"):
+        open_image(f"docker-archive:{out}:app:3")
