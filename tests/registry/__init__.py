@@ -1,0 +1,1 @@
+"""Test helpers for the registry source: a real registry, a token server and a fault proxy (loopback only)."""
