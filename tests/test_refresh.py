@@ -101,6 +101,7 @@ def test_changed_image_updates_exactly_that_snapshot(project, capsys):
     assert "/usr/bin/app" in out.split("- changed:")[1].splitlines()[0]
     snap = load_snapshot(snap_dir(project), "one")
     assert "/etc/new.conf" in snap.tree and snap.reference == "oci:images/one:latest", "the config's reference is stored"
+    assert json.loads(after["one.json"][0])["image"]["reference"] == "oci:images/one:latest", "no machine-specific path"
     assert run_cli() == 0 and files(project) == after
 
 

@@ -210,6 +210,8 @@ def _refresh_one(e: Listing, *, snapshots_dir, root: Path, check: bool, progress
     except ImagefsError as err:
         out.status, out.message = FAILED, str(err)
         return out
+    if tree.image is not None:
+        tree.image.reference = e.image  # the config's portable name, not this machine's absolute path
     platform = e.platform or (tree.image.platform if tree.image else None)
     if stop.is_set():
         raise _Cancelled()
@@ -230,10 +232,14 @@ def _refresh_one(e: Listing, *, snapshots_dir, root: Path, check: bool, progress
 # --- the pull-request body ----------------------------------------------------------------
 
 
-def _code(text: str | None) -> str:
+def _visible(text: str) -> str:
     from .names import visible
 
-    return f"<code>{html.escape(visible(text or '-'))}</code>"
+    return visible(text)
+
+
+def _code(text: str | None) -> str:
+    return f"<code>{html.escape(_visible(text or '-'))}</code>"
 
 
 def _bytes(n: int) -> str:
@@ -264,11 +270,13 @@ def summary_markdown(outcomes: list[Outcome], *, limit: int = 20, check: bool = 
         lines.append("")
         lines.append(f"- image: {_code(o.image)}")
         if o.status in (FAILED, SKIPPED):
-            lines.append(f"- {html.escape(o.message)}")
+            lines.append(f"- {html.escape(_visible(o.message))}")
             lines.append("")
             continue
         lines.append(f"- digest: {_code(o.old_digest)} → {_code(o.new_digest)}")
-        if o.status in (UPDATED, CREATED):
+        if o.status == CREATED:
+            lines.append(f"- new snapshot: {len(o.added)} entries, {_bytes(o.size_delta or 0)} of files")
+        elif o.status == UPDATED:
             lines.append(f"- files: {len(o.added)} added, {len(o.removed)} removed, {len(o.changed)} changed; "
                          f"size {_bytes(o.size_delta or 0)}")
             for label, paths in (("added", o.added), ("removed", o.removed), ("changed", o.changed)):
