@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 import tarfile
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from conftest import ROOT, require_tool
 from imagefs import recipes
 from imagefs.errors import ImagefsError
+from imagefs.oci_writer import TarMember
 from imagefs.recipes.debs import _ar_members, iter_deb_members
 from imagefs.recipes.images import ca_bundle
 from imagefs.recipes.rootfs import RootFS, dir_to_members, norm
@@ -46,7 +46,7 @@ def test_norm_refuses_dotdot():
 def test_members_sorted_parents_implicit_mtimes_clamped():
     fs = RootFS()
     fs.file("usr/bin/z", b"z")
-    fs.put(__import__("imagefs.oci_writer", fromlist=["TarMember"]).TarMember("./usr/bin/a", "file", data=b"a", mtime=5, uid=7, gid=8))
+    fs.put(TarMember("./usr/bin/a", "file", data=b"a", mtime=5, uid=7, gid=8))
     fs.dir("tmp", 0o1777)
     ms = fs.members(SDE)
     assert [m.name for m in ms] == ["tmp/", "usr/", "usr/bin/", "usr/bin/a", "usr/bin/z"]

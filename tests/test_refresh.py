@@ -15,8 +15,7 @@ from fixtures import D, F, H, L, layer, oci_image
 from imagefs import cli
 from imagefs.errors import UsageError
 from imagefs.listings import parse
-from imagefs.refresh import (CREATED, FAILED, MISSING, SKIPPED, STALE, UNCHANGED, UPDATED, Outcome, parse_shard,
-                             refresh, select, summary_markdown)
+from imagefs.refresh import UNCHANGED, UPDATED, Outcome, parse_shard, refresh, select, summary_markdown
 from imagefs.snapshot import load_snapshot
 
 
@@ -230,3 +229,40 @@ def test_end_to_end_against_the_loopback_registry(tmp_path, monkeypatch, capsys)
         assert files(tmp_path) == second, "the second refresh writes no byte"
     finally:
         server.stop()
+
+
+# --- recipes: rebuilt only when their inputs change -----------------------------------------
+
+
+def test_recipe_rebuilt_only_when_inputs_change(tmp_path, monkeypatch, capsys):
+    """A fake recipe (no apt): its 'tool version' is an input; bumping it rebuilds the image,
+    and the snapshot follows only because the built digest changed."""
+    from imagefs import recipes
+    from imagefs.oci_writer import ImageSpec, build_image
+
+    monkeypatch.chdir(tmp_path)
+    state = {"tool": "1", "content": b"one", "builds": 0}
+
+    def build(ctx):
+        state["builds"] += 1
+        return [build_image(ImageSpec([layer(F("payload", state["content"]))], created=ctx.created))]
+
+    fake = recipes.Recipe("fake", "a fake recipe", build, {}, lambda ctx: {"tool": state["tool"]})
+    monkeypatch.setitem(recipes.RECIPES, "fake", fake)
+    cfg = snap_dir(tmp_path) / "listings.yml"
+    write_config(tmp_path, [("fake", "oci:build/images/fake:latest")])
+    cfg.write_text(cfg.read_text() + "    recipe: fake\n")
+
+    assert run_cli("--recipes-only") == 0 and state["builds"] == 1
+    first = files(tmp_path)
+    assert run_cli() == 0 and state["builds"] == 1, "unchanged input key: no rebuild"
+    state["tool"] = "2"  # new input, same output: rebuilt, same digest, snapshot untouched
+    assert run_cli() == 0 and state["builds"] == 2
+    assert files(tmp_path) == first
+    state["tool"], state["content"] = "3", b"three"
+    capsys.readouterr()
+    assert run_cli("--check") == 1, "--check builds recipes (into build/, a cache) and sees the drift"
+    assert files(tmp_path) == first
+    assert run_cli() == 0 and state["builds"] == 3, "the --check build is reused"
+    assert files(tmp_path) != first
+    assert "/payload" in capsys.readouterr().out.split("- changed:")[1]
