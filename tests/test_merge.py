@@ -59,6 +59,13 @@ RULES = [
     ),
     pytest.param([[F("a"), F("b/c")], [F(".wh..wh..opq"), F("n")]], {"/n": "file@1"}, id="opaque-at-root"),
     pytest.param([[F("d")], [F("d/.wh..wh..opq")]], {"/d": "dir@1*"}, id="opaque-over-file-makes-implicit-dir"),
+    pytest.param(
+        [[D("d"), D("d/e")], [F("d/.wh..wh..opq"), F("d/e/f")]],
+        {"/d": "dir@0", "/d/e": "dir@1*", "/d/e/f": "file@1"},
+        id="opaque-forgets-empty-subdirs",
+    ),
+    pytest.param([[F("a/x")], [F("a/.wh.x"), F(".wh.a")]], {"/a": "dir@1*"}, id="marker-dir-made-after-all-whiteouts"),
+    pytest.param([[F("a/x")], [F(".wh.a"), F("a/.wh.x")]], {"/a": "dir@1*"}, id="marker-dir-order-independent"),
     # -- replacement
     pytest.param([[F("d/x")], [F("d")]], {"/d": "file@1"}, id="file-over-dir-replaces-subtree"),
     pytest.param([[F("d")], [D("d"), F("d/y")]], {"/d": "dir@1", "/d/y": "file@1"}, id="dir-over-file-replaces"),

@@ -65,6 +65,8 @@ _TYPES = {
     0x36: FIFO,
 }
 _PAX, _PAX_GLOBAL, _GNU_LONGNAME, _GNU_LONGLINK = 0x78, 0x67, 0x4C, 0x4B
+_SPECIAL = frozenset((_PAX, _PAX_GLOBAL, _GNU_LONGNAME, _GNU_LONGLINK))
+_CHR = tuple(chr(i) for i in range(256))
 
 
 class Member:
@@ -443,7 +445,7 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
             raise _bad(where, f"entry after {last} has an impossible size {size}")
         padded = (size + 511) & ~511
 
-        if tf == _PAX or tf == _PAX_GLOBAL or tf == _GNU_LONGNAME or tf == _GNU_LONGLINK:
+        if tf in _SPECIAL:
             if size > MAX_SPECIAL:
                 raise _bad(where, f"extended header of {size} bytes after {last} is over the {MAX_SPECIAL}-byte cap")
             data = r.take(padded, f"the extended header after {last}")[:size]
@@ -468,10 +470,7 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
             rawname = buf[pos : pos + 100].partition(b"\0")[0]
             if posix and buf[pos + 345] != 0:
                 rawname = buf[pos + 345 : pos + 500].partition(b"\0")[0] + b"/" + rawname
-        if longlink is not None:
-            rawlink = longlink
-        else:
-            rawlink = buf[pos + 157 : pos + 257].partition(b"\0")[0]
+        rawlink = longlink  # the header's linkname is only sliced for links (below)
         xattrs: dict[str, bytes] = {}
         sparse = False
         realsize = size
@@ -527,7 +526,7 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
             if realsize < 0 or realsize > MAX_SIZE:
                 raise _bad(where, f"GNU sparse size {realsize} of {_decode(rawname)!r} is impossible")
 
-        name = _decode(rawname)
+        name = rawname.decode("utf-8", "surrogateescape")
         type_ = types.get(tf)
         if type_ is None:
             raise _bad(
@@ -536,8 +535,13 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
             )
         if tf == 0 and name.endswith("/"):
             type_ = DIR
-        path = normalize(name, where)
-        _check_path(path, len(rawname), limits, where, name)
+        # normalize(), inlined for the common case of a plain relative name
+        if name and name[0] != "." and name[0] != "/" and name[-1] != "/" and "//" not in name and "/." not in name:
+            path = "/" + name
+        else:
+            path = normalize(name, where)
+        if limits is not None:
+            _check_path(path, len(rawname), limits, where, name)
         last = name
         count += 1
         if max_entries is not None and count > max_entries:
@@ -548,10 +552,14 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
         if type_ is FILE or type_ is DIR:
             pass
         elif type_ is SYMLINK:
+            if rawlink is None:
+                rawlink = buf[pos + 157 : pos + 257].partition(b"\0")[0]
             linkname = _decode(rawlink)
             if max_link is not None and len(rawlink) > max_link:
                 raise BudgetExceededError(f"{where}: symlink {name!r} has a target over the {max_link}-byte budget")
         elif type_ is HARDLINK:
+            if rawlink is None:
+                rawlink = buf[pos + 157 : pos + 257].partition(b"\0")[0]
             if not rawlink:
                 raise _bad(where, f"hardlink {name!r} has an empty target")
             if max_link is not None and len(rawlink) > max_link:
@@ -566,7 +574,7 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
         m = Member(
             path,
             name,
-            chr(tf) if tf else "\0",
+            _CHR[tf],
             type_,
             mode,
             uid,

@@ -224,7 +224,7 @@ class LayerStream(io.RawIOBase):
             if _IsalGzipReader is not None:
                 self._dec: Any = _IsalGzipReader(self._tap, READ_SIZE)
             else:  # pragma: no cover
-                self._dec = ZlibGzipReader(self._tap)
+                self._dec = ZlibGzipReader(self._tap, _isal_zlib or zlib)  # isal without its C reader, or stdlib
         elif self.compression == "zstd":
             import zstandard
 
