@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_image_options, emit, list_tree
+from . import _common
+from ._common import add_image_options, emit
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -18,6 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("image_b", metavar="IMAGE_B")
     p.add_argument("-f", "--format", choices=("text", "json"), default="text", help="output format (default text)")
     p.add_argument("--mtime", action="store_true", help="also report modification times that differ")
+    p.add_argument("--collapse", action="store_true",
+                   help="text: show a directory added or removed as a whole as one line")
     add_image_options(p)
     p.set_defaults(run=run)
     return p
@@ -27,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from ..diff import diff_trees
     from ..render.diff import render
 
-    a = list_tree(args, args.image_a)
-    b = list_tree(args, args.image_b)
-    emit(render(diff_trees(a, b, mtime=args.mtime), args.format))
+    a = _common.list_tree(args, args.image_a)
+    b = _common.list_tree(args, args.image_b)
+    diff = diff_trees(a, b, mtime=args.mtime)
+    emit(render(diff, "json") if args.format == "json" else render(diff, "text", collapse=args.collapse))
     return 0

@@ -13,9 +13,13 @@ Output follows ``tree(1)`` (``LC_ALL=C tree -a --noreport`` plus the report line
 Differences from ``tree(1)``, on purpose:
 
 - names sort by code point (``LC_ALL=C``), so output does not depend on a locale;
-- a symlink counts as a file even when it points to a directory (``tree`` stats the
-  link target on the host; the image's links are not followed);
+- a symlink that resolves to a directory counts as a directory, as ``tree`` counts it,
+  but it is resolved inside the image (an absolute target starts at the image root),
+  never on the host;
 - hidden names (dot files) are always shown, like ``tree -a``;
+- the continuation prefix is ``│`` and three ordinary spaces (``tree`` 2.x writes two
+  no-break spaces U+00A0 there, which copy and paste badly);
+- the report counts the starting directory, as ``tree`` 2.x does;
 - with ``markers=True`` a name gets `` [setuid]``, `` [setgid]``, `` [sticky]`` and
   `` [caps]`` (file capabilities) annotations, and `` [layer N]`` with ``layers=True``.
 
@@ -59,6 +63,13 @@ def entry_markers(entry: Entry) -> list[str]:
     return out
 
 
+def _points_to_dir(tree: Tree, entry: Entry) -> bool:
+    try:
+        return lookup(tree, entry.path, follow_last=True).type == DIR
+    except NotFoundError:
+        return False
+
+
 def render(
     tree: Tree,
     *,
@@ -88,6 +99,7 @@ def render(
         if start.type == SYMLINK:
             lines[0] = head + " -> " + visible(start.target or "")
     else:
+        dirs = 1  # tree(1) 2.x counts the directory it starts from
         # Iterative pre-order walk; `last` flags of the ancestors give the prefix.
         prefix_parts: list[str] = []
         stack: list[tuple[int, Entry, bool]] = []
@@ -105,6 +117,8 @@ def render(
                     kids = tree.children(entry.path)
                     for i in range(len(kids) - 1, -1, -1):
                         stack.append((d + 1, kids[i], i == len(kids) - 1))
+            elif entry.type == SYMLINK and _points_to_dir(tree, entry):
+                dirs += 1
             else:
                 files += 1
     if report:
