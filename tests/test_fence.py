@@ -118,9 +118,9 @@ def test_header_attributes_are_options(snaps):
      ['class="imagefs-file imagefs-hl"', 'id="imagefs-small-/etc/ssl/certs"'], []),
     ("snapshot: small\nlimit: 3", ["13 more…"], ["imagefs-small-/etc/passwd"]),
     ("snapshot: small\nmax_entries: 3", ["13 more…"], []),
-    ("snapshot: small\nview: ls\npath: /etc/passwd", ["<code>-rw-r--r--</code>", ">passwd<"], ["shadow"]),
-    ("snapshot: small\nview: ls\npath: /", ["<code>drwxrwxrwt</code>", ">dev<"], ["ca.pem", "null"]),
-    ("snapshot: small\nview: ls\npath: /usr\ndepth: 2", [">bin/passwd<", "<code>-rwsr-xr-x</code>"], []),
+    ("snapshot: small\nview: ls\npath: /etc/passwd", ["<td>-rw-r--r--</td>", ">passwd<"], ["shadow"]),
+    ("snapshot: small\nview: ls\npath: /", ["<td>drwxrwxrwt</td>", ">dev<"], ["ca.pem", "null"]),
+    ("snapshot: small\nview: ls\npath: /usr\ndepth: 2", [">bin/passwd<", "<td>-rwsr-xr-x</td>"], []),
     ("snapshot: small\nview: diff\nagainst: other\npath: /etc",
      ['<span class="imagefs-add">+1</span>', "imagefs-removed", "/etc/hostname"], ["/bin/bash"]),
     ("snapshot: small\nview: summary\ntitle: My <b>image</b>", ["My &lt;b&gt;image&lt;/b&gt;"], ["<b>"]),
@@ -158,7 +158,8 @@ def test_golden_html(snaps, view):
 
 ALLOWED_TAGS = {"div", "code", "ul", "li", "details", "summary", "span", "table", "thead", "tbody", "tr", "th",
                 "td", "br", "small", "dl", "dt", "dd", "p", "a"}
-ALLOWED_ATTRS = {"class", "id", "title", "data-imagefs-snapshot", "open", "style", "href", "download"}
+ALLOWED_ATTRS = {"class", "id", "title", "data-imagefs-snapshot", "data-search-exclude", "open", "style", "href",
+                 "download"}
 
 
 class _Collect(HTMLParser):

@@ -162,3 +162,16 @@ def test_cli_snapshot_writes_through_the_engine(tmp_path, monkeypatch, capsys):
 def test_cli_snapshot_rejects_a_bad_name(tmp_path, capsys):
     assert cli.main(["snapshot", "Bad Name", "oci:/x", "--dir", str(tmp_path)]) == 2
     assert "snapshot name 'Bad Name' is invalid" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mutate", [
+    pytest.param(lambda doc: doc["entries"].reverse(), id="children-before-parents"),
+    pytest.param(lambda doc: doc["entries"][0].update(future_key=1), id="unknown-entry-key"),
+])
+def test_load_accepts_documents_off_the_fast_path(tmp_path, monkeypatch, mutate):
+    path = _write(tmp_path, st.small_tree(), monkeypatch=monkeypatch)
+    doc = json.loads(path.read_text())
+    mutate(doc)
+    path.write_text(json.dumps(doc))
+    back = load_snapshot(tmp_path, "img").tree
+    assert [e.to_json() for e in back.entries()] == [e.to_json() for e in st.small_tree().entries()]

@@ -46,7 +46,7 @@ from .errors import ImagefsError
 from .render.html import VIEWS
 from .snapshot import DEFAULT_DIR, NAME_RE, Snapshot, load_snapshot
 
-DEFAULT_MAX_ENTRIES = 200
+DEFAULT_MAX_ENTRIES = 100
 OPTIONS = ("snapshot", "view", "path", "depth", "against", "highlight", "limit", "max_entries",
            "expand", "title")
 _VIEW_OPTIONS = {
@@ -86,10 +86,14 @@ def configure(*, snapshots_dir: str | os.PathLike[str] | None = None, max_entrie
     state.page_link = page_link
 
 
-def reset() -> None:
-    """Forget plugin settings, the current page, recorded usage and the cache."""
+def reset(*, keep_cache: bool = False) -> None:
+    """Forget plugin settings, the current page and recorded usage (and the cache, unless
+    ``keep_cache``: ``mkdocs serve`` rebuilds keep parsed snapshots whose files did not change)."""
     global state
+    cache = state.cache
     state = _State()
+    if keep_cache:
+        state.cache = cache
 
 
 def set_page(page: str | None) -> None:

@@ -5,7 +5,7 @@ It only wires things up; the listing HTML comes from the fence (:mod:`imagefs.fe
     plugins:
       - search
       - imagefs:
-          max_entries: 200        # entries per embedded listing before "N more…"
+          max_entries: 100        # entries per embedded listing before "N more…"
           max_age_days: 90        # warn when a snapshot is older (0: never)
 
 - registers the ``imagefs`` superfences fence when ``mkdocs.yml`` did not;
@@ -95,7 +95,7 @@ class ImagefsPlugin(BasePlugin[ImagefsConfig]):
     def on_pre_build(self, config: Any) -> None:
         if not self.config.enabled:
             return
-        fence.reset()
+        fence.reset(keep_cache=True)  # entries are keyed by mtime and size: a changed file is re-read
         fence.configure(snapshots_dir=self.snapshots_path, max_entries=self.config.max_entries,
                         page_link=self._link)
         self.snapshots = list_snapshots(self.snapshots_path)

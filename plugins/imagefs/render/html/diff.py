@@ -8,7 +8,10 @@ xattrs); mtime alone is not a change, since rebuilding an image touches every mt
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
+from itertools import islice
+from typing import Iterator
 
 from ...diff import diff_trees
 from ...tree import ROOT, Entry, Tree
@@ -28,14 +31,47 @@ def _within(path: str, root: str) -> bool:
     return root == ROOT or path == root or path.startswith(root + "/")
 
 
-def compare(base: Tree, other: Tree, path: str = ROOT) -> list[Change]:
-    """Changes from ``base`` to ``other`` at and below ``path``, sorted by path."""
+_CACHE: list[tuple[Tree, Tree, object]] = []
+
+
+def _diff(base: Tree, other: Tree):
+    """``diff_trees``, remembered for the last few pairs: pages often show several diff
+    fences of the same two snapshots (the fence hands over the same cached trees)."""
+    for a, b, d in _CACHE:
+        if a is base and b is other:
+            return d
     d = diff_trees(base, other)
-    out = [Change(e.path, "added", new=e) for e in d.added if _within(e.path, path)]
-    out += [Change(e.path, "removed", old=e) for e in d.removed if _within(e.path, path)]
-    out += [Change(c.path, "changed", c.old, c.new, c.fields) for c in d.changed if _within(c.path, path)]
-    out.sort(key=lambda c: c.path)
-    return out
+    _CACHE.insert(0, (base, other, d))
+    del _CACHE[4:]
+    return d
+
+
+def compare(base: Tree, other: Tree, path: str = ROOT) -> tuple[dict[str, int], Iterator[Change]]:
+    """Counts by kind, and the changes from ``base`` to ``other`` at and below ``path`` in path order.
+
+    The changes are produced lazily (a merge of three sorted lists), so a listing cut at
+    ``limit`` builds only the rows it shows.
+    """
+    d = _diff(base, other)
+    added = [e for e in d.added if _within(e.path, path)]
+    removed = [e for e in d.removed if _within(e.path, path)]
+    changed = [c for c in d.changed if _within(c.path, path)]
+    counts = {"added": len(added), "removed": len(removed), "changed": len(changed)}
+    rows = heapq.merge(
+        ((e.path, 0, e) for e in added), ((e.path, 1, e) for e in removed), ((c.path, 2, c) for c in changed),
+        key=lambda t: (t[0], t[1]),
+    )
+
+    def build() -> Iterator[Change]:
+        for p, kind, x in rows:
+            if kind == 0:
+                yield Change(p, "added", new=x)
+            elif kind == 1:
+                yield Change(p, "removed", old=x)
+            else:
+                yield Change(p, "changed", x.old, x.new, x.fields)
+
+    return counts, build()
 
 
 def _describe(c: Change) -> str:
@@ -64,14 +100,14 @@ _MARK = {"added": "+", "removed": "−", "changed": "~"}
 def render(snapshot, against, *, path: str = ROOT, limit: int = 0, title: str | None = None,
            more_url: str | None = None, **_ignored) -> str:
     """Render the changes from ``against`` (the base) to ``snapshot``."""
-    changes = compare(against.tree, snapshot.tree, path)
-    counts = {k: sum(1 for c in changes if c.kind == k) for k in _MARK}
-    shown = changes[:limit] if limit and limit > 0 else changes
+    counts, changes = compare(against.tree, snapshot.tree, path)
+    total = sum(counts.values())
+    shown = list(islice(changes, limit)) if limit and limit > 0 else list(changes)
     head = (f' <code>{esc(against.name)}</code> → <code>{esc(snapshot.name)}</code>'
             f' <span class="imagefs-add">+{counts["added"]}</span>'
             f' <span class="imagefs-del">−{counts["removed"]}</span>'
             f' <span class="imagefs-mod">~{counts["changed"]}</span>')
-    out = [f'<div class="imagefs imagefs-diff" data-imagefs-snapshot="{esc(snapshot.name)}">',
+    out = [f'<div class="imagefs imagefs-diff" data-imagefs-snapshot="{esc(snapshot.name)}" data-search-exclude>',
            title_bar(title, "", head) if title else f'<div class="imagefs-title">{head.strip()}</div>',
            '<ul class="imagefs-changes">']
     for c in shown:
@@ -79,10 +115,10 @@ def render(snapshot, against, *, path: str = ROOT, limit: int = 0, title: str | 
         detail = f' <span class="imagefs-what">{_describe(c)}</span>' if c.kind == "changed" else ""
         out.append(f'<li id="{anchor_id(snapshot.name, c.path)}-diff" class="imagefs-{c.kind} imagefs-{e.type}">'
                    f'<span class="imagefs-mark">{_MARK[c.kind]}</span> '
-                   f'<span class="imagefs-n">{esc(c.path)}</span>{detail}</li>')
-    if not changes:
+                   f'{esc(c.path)}{detail}</li>')
+    if not total:
         out.append('<li class="imagefs-same">no differences</li>')
     out.append("</ul>")
-    out.append(more(len(changes) - len(shown), more_url))
+    out.append(more(total - len(shown), more_url))
     out.append("</div>")
     return "\n".join(x for x in out if x)

@@ -29,7 +29,7 @@ def render(snapshot, *, path: str = ROOT, depth: int | None = 1, limit: int = 0,
     total = len(rows)
     shown = rows[:limit] if limit and limit > 0 else rows
     prefix = "" if base == ROOT else base
-    out = [f'<div class="imagefs imagefs-ls" data-imagefs-snapshot="{esc(name)}">',
+    out = [f'<div class="imagefs imagefs-ls" data-imagefs-snapshot="{esc(name)}" data-search-exclude>',
            title_bar(title, name, f' <code>ls -la {esc(path)}</code>'),
            '<table class="imagefs-table"><thead><tr><th>Mode</th><th>Owner</th>'
            '<th class="imagefs-num">Size</th><th>Modified (UTC)</th><th class="imagefs-num">Layer</th>'
@@ -44,10 +44,10 @@ def render(snapshot, *, path: str = ROOT, depth: int | None = 1, limit: int = 0,
             size = str(e.size)
             size_title = human_size(e.size)
         out.append(
-            f'<tr id="{anchor_id(name, e.path)}-ls" class="{cls}"><td><code>{mode_string(e)}</code></td>'
+            f'<tr id="{anchor_id(name, e.path)}-ls" class="{cls}"><td>{mode_string(e)}</td>'
             f'<td>{owner(e)}</td><td class="imagefs-num" title="{size_title}">{size}</td>'
             f'<td>{date(e.mtime)}</td><td class="imagefs-num">{e.layer if e.layer >= 0 else ""}</td>'
-            f'<td><span class="imagefs-n">{esc(rel)}</span>{link_target(e)}</td></tr>'
+            f'<td>{esc(rel)}{link_target(e)}</td></tr>'
         )
     out.append("</tbody></table>")
     out.append(more(total - len(shown), more_url))

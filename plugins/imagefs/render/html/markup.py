@@ -10,6 +10,7 @@ percent-encoded, so an id never holds a quote, a space, a control character or m
 from __future__ import annotations
 
 import html
+import re
 import stat
 import time
 from urllib.parse import quote
@@ -19,6 +20,7 @@ from ...tree import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK, Entry
 
 _TYPE_CHAR = {DIR: "d", FILE: "-", SYMLINK: "l", HARDLINK: "h", CHAR: "c", BLOCK: "b", FIFO: "p"}
 _SAFE = "/._-~+@,=:"
+_PLAIN = re.compile(r"[A-Za-z0-9/._~+@,=:-]*\Z")  # nothing to encode: skip quote()
 
 
 def esc(text: object) -> str:
@@ -28,8 +30,9 @@ def esc(text: object) -> str:
 
 def anchor_id(snapshot: str, path: str) -> str:
     """``imagefs-<snapshot>-/etc/passwd`` with the path's bytes percent-encoded."""
-    raw = path.encode("utf-8", "surrogateescape")
-    return f"imagefs-{quote(snapshot, safe='._-')}-{quote(raw, safe=_SAFE)}"
+    if _PLAIN.match(path) is None:
+        path = quote(path.encode("utf-8", "surrogateescape"), safe=_SAFE)
+    return f"imagefs-{snapshot}-{path}"  # snapshot names are [a-z0-9][a-z0-9._-]*
 
 
 def human_size(n: int | None) -> str:
@@ -72,11 +75,11 @@ def entry_hover(entry: Entry) -> str:
 
 
 def link_target(entry: Entry) -> str:
-    """`` → target`` for symlinks and hardlinks (escaped), else empty."""
+    """`` → target`` for symlinks, `` ⇒ target`` for hardlinks (escaped), else empty."""
     if entry.target is None or entry.type not in (SYMLINK, HARDLINK):
         return ""
     arrow = "→" if entry.type == SYMLINK else "⇒"
-    return f' <span class="imagefs-target">{arrow} {esc(entry.target)}</span>'
+    return f" {arrow} {esc(entry.target)}"
 
 
 def more(hidden: int, url: str | None) -> str:
