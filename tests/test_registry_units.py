@@ -9,12 +9,23 @@ import os
 import stat
 
 import pytest
-
 from imagefs.errors import AuthError, BadReferenceError, UsageError
 from imagefs.reference import DockerReference, ImageRef
-from imagefs.sources._auth import Challenge, Credentials, find_credentials, parse_challenges, redact
+from imagefs.sources._auth import (
+    Challenge,
+    Credentials,
+    find_credentials,
+    parse_challenges,
+    redact,
+)
 from imagefs.sources._client import endpoint_of, repository_of
-from imagefs.sources._http import RetryPolicy, insecure_allowed, is_loopback, parse_retry_after, safe_url
+from imagefs.sources._http import (
+    RetryPolicy,
+    insecure_allowed,
+    is_loopback,
+    parse_retry_after,
+    safe_url,
+)
 from imagefs.sources.registry import open_source
 
 
@@ -23,23 +34,59 @@ from imagefs.sources.registry import open_source
     [
         (
             'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"',
-            [Challenge("bearer", {"realm": "https://auth.docker.io/token", "service": "registry.docker.io",
-                                  "scope": "repository:library/alpine:pull"})],
+            [
+                Challenge(
+                    "bearer",
+                    {
+                        "realm": "https://auth.docker.io/token",
+                        "service": "registry.docker.io",
+                        "scope": "repository:library/alpine:pull",
+                    },
+                )
+            ],
         ),
-        ('Basic realm="Registry Realm"', [Challenge("basic", {"realm": "Registry Realm"})]),
-        ("BEARER Realm=https://x/t , Service=s", [Challenge("bearer", {"realm": "https://x/t", "service": "s"})]),
+        (
+            'Basic realm="Registry Realm"',
+            [Challenge("basic", {"realm": "Registry Realm"})],
+        ),
+        (
+            "BEARER Realm=https://x/t , Service=s",
+            [Challenge("bearer", {"realm": "https://x/t", "service": "s"})],
+        ),
         (
             'Basic realm="a", Bearer realm="b",error="invalid_token"',
-            [Challenge("basic", {"realm": "a"}), Challenge("bearer", {"realm": "b", "error": "invalid_token"})],
+            [
+                Challenge("basic", {"realm": "a"}),
+                Challenge("bearer", {"realm": "b", "error": "invalid_token"}),
+            ],
         ),
-        ('Bearer realm="q\\"uote",scope="repository:a:pull,push"', [Challenge("bearer", {"realm": 'q"uote', "scope": "repository:a:pull,push"})]),
-        ("Negotiate abc==, Basic realm=x", [Challenge("negotiate", {"": "abc=="}), Challenge("basic", {"realm": "x"})]),
+        (
+            'Bearer realm="q\\"uote",scope="repository:a:pull,push"',
+            [
+                Challenge(
+                    "bearer", {"realm": 'q"uote', "scope": "repository:a:pull,push"}
+                )
+            ],
+        ),
+        (
+            "Negotiate abc==, Basic realm=x",
+            [Challenge("negotiate", {"": "abc=="}), Challenge("basic", {"realm": "x"})],
+        ),
         ("", []),
         (',,,="', []),
         ("Bearer", [Challenge("bearer", {})]),
     ],
-    ids=["docker-hub", "basic", "case-and-tokens", "two-challenges", "escaped-quote-and-comma-in-value",
-         "token68", "empty", "garbage", "bare-scheme"],
+    ids=[
+        "docker-hub",
+        "basic",
+        "case-and-tokens",
+        "two-challenges",
+        "escaped-quote-and-comma-in-value",
+        "token68",
+        "empty",
+        "garbage",
+        "bare-scheme",
+    ],
 )
 def test_www_authenticate_parsing(header, expected):
     assert parse_challenges(header) == expected
@@ -78,22 +125,60 @@ def _b64(s: str) -> str:
 @pytest.mark.parametrize(
     "config, registry, expected",
     [
-        ({"auths": {"quay.io": {"auth": _b64("u:p:with:colons")}}}, "quay.io", ("u", "p:with:colons")),
-        ({"auths": {"https://quay.io/v1/": {"username": "u", "password": "p"}}}, "quay.io", ("u", "p")),
-        ({"auths": {"https://index.docker.io/v1/": {"auth": _b64("hub:pw")}}}, "docker.io", ("hub", "pw")),
-        ({"auths": {"localhost:5000": {"auth": _b64("l:p")}}}, "localhost:5000", ("l", "p")),
+        (
+            {"auths": {"quay.io": {"auth": _b64("u:p:with:colons")}}},
+            "quay.io",
+            ("u", "p:with:colons"),
+        ),
+        (
+            {"auths": {"https://quay.io/v1/": {"username": "u", "password": "p"}}},
+            "quay.io",
+            ("u", "p"),
+        ),
+        (
+            {"auths": {"https://index.docker.io/v1/": {"auth": _b64("hub:pw")}}},
+            "docker.io",
+            ("hub", "pw"),
+        ),
+        (
+            {"auths": {"localhost:5000": {"auth": _b64("l:p")}}},
+            "localhost:5000",
+            ("l", "p"),
+        ),
         ({"auths": {"localhost:5000": {"auth": _b64("l:p")}}}, "localhost:5001", None),
         ({"credHelpers": {"docker.io": "test"}}, "docker.io", ("hubuser", "hubpass")),
         ({"credsStore": "test"}, "docker.io", ("hubuser", "hubpass")),
         ({"credsStore": "test"}, "quay.io", None),
         ({"credsStore": "test"}, "ghcr.io", ("", "")),  # an identity token, see below
-        ({"credHelpers": {"quay.io": "test"}, "auths": {"quay.io": {"auth": _b64("a:b")}}}, "quay.io", None),
-        ({"auths": {"quay.io": {"auth": _b64("a:b")}}, "credsStore": "test"}, "quay.io", ("a", "b")),
+        (
+            {
+                "credHelpers": {"quay.io": "test"},
+                "auths": {"quay.io": {"auth": _b64("a:b")}},
+            },
+            "quay.io",
+            None,
+        ),
+        (
+            {"auths": {"quay.io": {"auth": _b64("a:b")}}, "credsStore": "test"},
+            "quay.io",
+            ("a", "b"),
+        ),
         ({}, "quay.io", None),
     ],
-    ids=["auth-base64-colons", "username-password-url-key", "hub-legacy-key", "host-port", "other-port-no-match",
-         "credHelpers", "credsStore-hub", "credsStore-not-found", "helper-identity-token",
-         "credHelpers-win-over-auths", "auths-before-credsStore", "empty"],
+    ids=[
+        "auth-base64-colons",
+        "username-password-url-key",
+        "hub-legacy-key",
+        "host-port",
+        "other-port-no-match",
+        "credHelpers",
+        "credsStore-hub",
+        "credsStore-not-found",
+        "helper-identity-token",
+        "credHelpers-win-over-auths",
+        "auths-before-credsStore",
+        "empty",
+    ],
 )
 def test_docker_config_lookup(docker_config, config, registry, expected):
     docker_config(config)
@@ -142,13 +227,24 @@ def test_credentials_repr_hides_the_secret():
     [
         ("Authorization: Bearer eyJhbGciOi.J9-x_y", "Authorization: Bearer ***"),
         ("Authorization: Basic YWxpY2U6czNjcmV0", "Authorization: Basic ***"),
-        ("https://cdn/x?X-Amz-Signature=abc123&X-Amz-Credential=k", "https://cdn/x?X-Amz-Signature=***&X-Amz-Credential=***"),
+        (
+            "https://cdn/x?X-Amz-Signature=abc123&X-Amz-Credential=k",
+            "https://cdn/x?X-Amz-Signature=***&X-Amz-Credential=***",
+        ),
         ("token=abc&scope=repository", "token=***&scope=repository"),
         ('{"token": "abc", "expires_in": 60}', '{"token": "***", "expires_in": 60}'),
         ('{"access_token":"abc"}', '{"access_token": "***"}'),
         ("nothing secret here", "nothing secret here"),
     ],
-    ids=["bearer", "basic", "signed-url", "query-token", "json-token", "json-access-token", "clean"],
+    ids=[
+        "bearer",
+        "basic",
+        "signed-url",
+        "query-token",
+        "json-token",
+        "json-access-token",
+        "clean",
+    ],
 )
 def test_redaction_patterns(text, expected):
     assert redact(text) == expected
@@ -194,9 +290,21 @@ def test_safe_url(url, expected):
         ("localhost.example.com", (), True, False),
         ("128.0.0.1", (), True, False),
     ],
-    ids=["localhost", "127.0.0.1", "127/8", "ipv6-loopback", "dot-localhost", "private-ip", "public-name",
-         "insecure-host-any-port", "insecure-host-port", "insecure-other-port", "tls-verify-false",
-         "localhost-lookalike", "not-127/8"],
+    ids=[
+        "localhost",
+        "127.0.0.1",
+        "127/8",
+        "ipv6-loopback",
+        "dot-localhost",
+        "private-ip",
+        "public-name",
+        "insecure-host-any-port",
+        "insecure-host-port",
+        "insecure-other-port",
+        "tls-verify-false",
+        "localhost-lookalike",
+        "not-127/8",
+    ],
 )
 def test_plain_http_rules(host, insecure, tls_verify, allowed):
     assert insecure_allowed(host, insecure, tls_verify) is allowed
@@ -215,15 +323,30 @@ def test_is_loopback_plain_names():
         ("ghcr.io", "alpine", "ghcr.io", "alpine"),
         ("localhost:5000", "x", "localhost:5000", "x"),
     ],
-    ids=["hub-official", "hub-library", "hub-legacy-name", "other-registry-no-library", "local"],
+    ids=[
+        "hub-official",
+        "hub-library",
+        "hub-legacy-name",
+        "other-registry-no-library",
+        "local",
+    ],
 )
 def test_docker_hub_conventions(registry, repository, endpoint, repo):
-    assert endpoint_of(registry) == endpoint and repository_of(registry, repository) == repo
+    assert (
+        endpoint_of(registry) == endpoint
+        and repository_of(registry, repository) == repo
+    )
 
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("3", 3.0), (" 10 ", 10.0), (None, None), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+    [
+        ("3", 3.0),
+        (" 10 ", 10.0),
+        (None, None),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+    ],
     ids=["seconds", "spaces", "absent", "garbage", "past-date"],
 )
 def test_retry_after_parsing(value, expected):
@@ -241,10 +364,16 @@ def test_backoff_grows_with_jitter_and_caps():
 def test_open_source_needs_a_docker_reference():
     with pytest.raises(BadReferenceError):
         open_source(ImageRef("docker"))
-    src = open_source(ImageRef("docker", docker=DockerReference("docker.io", "library/alpine", "3.20")))
-    assert src.client.endpoint == "registry-1.docker.io" and src.name == "docker.io/library/alpine:3.20"
+    src = open_source(
+        ImageRef(
+            "docker", docker=DockerReference("docker.io", "library/alpine", "3.20")
+        )
+    )
+    assert (
+        src.client.endpoint == "registry-1.docker.io"
+        and src.name == "docker.io/library/alpine:3.20"
+    )
     src.close()
-
 
 
 def test_unresolvable_registry_fails_fast_in_one_line(monkeypatch):
@@ -257,5 +386,51 @@ def test_unresolvable_registry_fails_fast_in_one_line(monkeypatch):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
-    with pytest.raises(RegistryError, match=r"cannot resolve no-such-registry\.invalid .*check the registry name"):
+    with pytest.raises(
+        RegistryError,
+        match=r"cannot resolve no-such-registry\.invalid .*check the registry name",
+    ):
         open_image("docker://no-such-registry.invalid/x:1", document_cache=False)
+
+
+def test_document_cache_verifies_what_it_returns(tmp_path):
+    from imagefs.sources.registry import DocumentCache
+
+    cache = DocumentCache(tmp_path)
+    data = b'{"schemaVersion":2}'
+    import hashlib
+
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert cache.get(digest) is None
+    cache.put(digest, data)
+    assert cache.get(digest) == data
+    (tmp_path / "sha256" / digest[7:]).write_bytes(b"tampered")
+    assert cache.get(digest) is None  # a corrupt entry is a miss, never returned
+    assert DocumentCache(None).get(digest) is None
+
+
+@pytest.mark.parametrize(
+    "registry, opts, scheme, may_fall_back",
+    [
+        ("registry.example", {}, "https", False),
+        (
+            "registry.example:5000",
+            {"insecure_registries": ("registry.example:5000",)},
+            "https",
+            True,
+        ),
+        ("registry.example", {"tls_verify": False}, "https", True),
+        ("127.0.0.1:5000", {}, "https", True),
+    ],
+    ids=["https-only-by-default", "insecure-registry", "tls-verify-false", "loopback"],
+)
+def test_https_first_plain_http_only_when_allowed(
+    registry, opts, scheme, may_fall_back
+):
+    from imagefs.sources._client import RegistryClient
+
+    client = RegistryClient(registry, "r", **opts)
+    assert client.url("/x").startswith(f"{scheme}://")
+    assert (
+        client.insecure is may_fall_back and client._scheme_settled is not may_fall_back
+    )

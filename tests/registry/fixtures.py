@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import require_tool
 from fixtures import D, F, L, build_image, layer
 from imagefs.oci_writer import ImageSpec, WrittenImage, write_oci_layout
@@ -19,14 +18,27 @@ from imagefs.platform import Platform
 from .proxy import CdnServer, FaultProxy, TokenServer
 from .server import RegistryServer, skopeo_push
 
-__all__ = ["Pushed", "registry_images", "token_proxy", "plain_proxy", "cdn", "fixture_layers"]
+__all__ = [
+    "Pushed",
+    "cdn",
+    "fixture_layers",
+    "plain_proxy",
+    "registry_images",
+    "token_proxy",
+]
 
 
 def fixture_layers(seed: int = 0) -> list[bytes]:
     """Three layers: a base tree, a 384 KiB incompressible file (to break mid-blob), a whiteout."""
     big = random.Random(seed).randbytes(384 * 1024)
     return [
-        layer(D("etc"), F("etc/hostname", b"imagefs\n"), D("usr"), D("usr/bin"), F("usr/bin/tool", b"#!/bin/sh\n", mode=0o755)),
+        layer(
+            D("etc"),
+            F("etc/hostname", b"imagefs\n"),
+            D("usr"),
+            D("usr/bin"),
+            F("usr/bin/tool", b"#!/bin/sh\n", mode=0o755),
+        ),
         layer(D("data"), F("data/blob.bin", big), L("usr/bin/alias", "tool")),
         layer(D("etc"), F("etc/.wh.hostname"), F("etc/motd", b"hello\n")),
     ]
@@ -53,12 +65,20 @@ def registry_images(tmp_path_factory: pytest.TempPathFactory) -> Pushed:
     server = RegistryServer(tmp / "server").start()
     try:
         layout = tmp / "layout"
-        img = build_image(ImageSpec(fixture_layers(), platform=Platform("linux", "amd64")))
-        arm = build_image(ImageSpec(fixture_layers(seed=1)[:2], platform=Platform("linux", "arm64", "v8")))
+        img = build_image(
+            ImageSpec(fixture_layers(), platform=Platform("linux", "amd64"))
+        )
+        arm = build_image(
+            ImageSpec(
+                fixture_layers(seed=1)[:2], platform=Platform("linux", "arm64", "v8")
+            )
+        )
         write_oci_layout(layout, [img], tag="v1")
         index_digest = write_oci_layout(layout, [img, arm], tag="multi")
         skopeo_push(layout, "v1", f"{server.hostport}/test/img:v1")
-        skopeo_push(layout, "multi", f"{server.hostport}/test/multi:v1", all_platforms=True)
+        skopeo_push(
+            layout, "multi", f"{server.hostport}/test/multi:v1", all_platforms=True
+        )
         yield Pushed(server, layout, img, arm, index_digest)
     finally:
         server.stop()
@@ -88,7 +108,7 @@ def plain_proxy(registry_images: Pushed):
 
 @pytest.fixture
 def cdn(registry_images: Pushed):
-    """"Another host" (127.0.0.2) serving the registry's blobs."""
+    """ "Another host" (127.0.0.2) serving the registry's blobs."""
     server = CdnServer(registry_images.registry.hostport, "test/img").start()
     try:
         yield server

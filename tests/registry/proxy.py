@@ -16,9 +16,9 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 from .server import free_port
 
@@ -32,6 +32,8 @@ class Request:
     path: str
     headers: dict[str, str]
     when: float = field(default_factory=time.monotonic)
+    sent: int = 0  # body bytes the proxy sent in answer
+    body: bytes = b""  # the request body (token POSTs)
 
     @property
     def is_blob(self) -> bool:
@@ -62,7 +64,9 @@ class _Base:
         self.lock = threading.Lock()
         self.httpd = _Server((host, self.port), handler)
         self.httpd.owner = self  # type: ignore[attr-defined]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def hostport(self) -> str:
@@ -70,6 +74,7 @@ class _Base:
 
     def record(self, h: BaseHTTPRequestHandler) -> Request:
         r = Request(h.command, h.path, {k: v for k, v in h.headers.items()})
+        h.req = r  # type: ignore[attr-defined]
         with self.lock:
             self.requests.append(r)
         return r
@@ -93,16 +98,32 @@ class _Handler(BaseHTTPRequestHandler):
     def owner(self):
         return self.server.owner  # type: ignore[attr-defined]
 
-    def send(self, reply: Reply, *, declared_length: int | None = None, cut_after: int | None = None) -> None:
+    def send(
+        self,
+        reply: Reply,
+        *,
+        declared_length: int | None = None,
+        cut_after: int | None = None,
+    ) -> None:
         """Send ``reply``; optionally lie about Content-Length or drop the connection mid-body."""
         self.send_response(reply.status)
         for k, v in reply.headers.items():
-            if k.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
+            if k.lower() not in (
+                "content-length",
+                "connection",
+                "transfer-encoding",
+                "date",
+                "server",
+            ):
                 self.send_header(k, v)
         length = len(reply.body) if declared_length is None else declared_length
         if self.command == "HEAD" and declared_length is None and not reply.body:
             # a HEAD answer relayed from upstream: keep the length it announced
-            length = int({k.lower(): v for k, v in reply.headers.items()}.get("content-length", 0))
+            length = int(
+                {k.lower(): v for k, v in reply.headers.items()}.get(
+                    "content-length", 0
+                )
+            )
         self.send_header("Content-Length", str(length))
         self.end_headers()
         body = reply.body if self.command != "HEAD" else b""
@@ -110,8 +131,13 @@ class _Handler(BaseHTTPRequestHandler):
             body = body[:cut_after]
         self.wfile.write(body)
         self.wfile.flush()
+        req = getattr(self, "req", None)
+        if req is not None:
+            req.sent += len(body)
         self.owner.count(self.path, len(body))
-        if cut_after is not None or (declared_length is not None and declared_length != len(reply.body)):
+        if cut_after is not None or (
+            declared_length is not None and declared_length != len(reply.body)
+        ):
             self.close_connection = True
             self.connection.shutdown(2)
 
@@ -133,7 +159,9 @@ class TokenServer(_Base):
 
 class _TokenHandler(_Handler):
     def do_GET(self) -> None:
-        self.owner.record(self)
+        req = self.owner.record(self)
+        if self.command == "POST":
+            req.body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         token = secrets.token_urlsafe(24)
         self.owner.issued.add(token)
         body = json.dumps({"token": token, "expires_in": 300}).encode()
@@ -145,10 +173,19 @@ class _TokenHandler(_Handler):
 class FaultProxy(_Base):
     """Forward to ``upstream`` (``host:port`` of the real registry), injecting faults."""
 
-    def __init__(self, upstream: str, *, tokens: TokenServer | None = None, host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        tokens: TokenServer | None = None,
+        host: str = "127.0.0.1",
+    ):
         self.upstream = upstream
         self.tokens = tokens
-        self.fault: Callable[[_ProxyHandler, Request, Callable[[], Reply]], Reply | bool | None] | None = None
+        self.fault: (
+            Callable[[_ProxyHandler, Request, Callable[[], Reply]], Reply | bool | None]
+            | None
+        ) = None
         self.blob_bytes = 0
         self.reject_all_tokens = False
         super().__init__(_ProxyHandler, host)
@@ -158,10 +195,19 @@ class FaultProxy(_Base):
             with self.lock:
                 self.blob_bytes += n
 
+    def blob_bytes_sent(self) -> int:
+        """Blob body bytes sent in answer to the requests recorded in ``self.requests``."""
+        with self.lock:
+            return sum(r.sent for r in self.requests if r.is_blob)
+
     def fetch(self, method: str, path: str, headers: dict[str, str]) -> Reply:
         conn = http.client.HTTPConnection(self.upstream, timeout=30)
         try:
-            fwd = {k: v for k, v in headers.items() if k.lower() in ("accept", "range", "user-agent")}
+            fwd = {
+                k: v
+                for k, v in headers.items()
+                if k.lower() in ("accept", "range", "user-agent")
+            }
             conn.request(method, path, headers=fwd)
             resp = conn.getresponse()
             body = resp.read()
@@ -176,17 +222,26 @@ class _ProxyHandler(_Handler):
         req = owner.record(self)
         if owner.tokens is not None:
             auth = self.headers.get("Authorization", "")
-            token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+            token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
             if owner.reject_all_tokens or token not in owner.tokens.issued:
                 m = BLOB_RE.match(self.path) or MANIFEST_RE.match(self.path)
                 scope = f',scope="repository:{m.group("repo")}:pull"' if m else ""
-                self.send(Reply(401, {
-                    "WWW-Authenticate": f'Bearer realm="{owner.tokens.realm}",service="imagefs-test"{scope}',
-                    "Content-Type": "application/json",
-                }, b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'))
+                self.send(
+                    Reply(
+                        401,
+                        {
+                            "WWW-Authenticate": f'Bearer realm="{owner.tokens.realm}",service="imagefs-test"{scope}',
+                            "Content-Type": "application/json",
+                        },
+                        b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}',
+                    )
+                )
                 return
+
         def upstream() -> Reply:
-            return owner.fetch(self.command, self.path.split("?", 1)[0], dict(self.headers.items()))
+            return owner.fetch(
+                self.command, self.path.split("?", 1)[0], dict(self.headers.items())
+            )
 
         if owner.fault is not None:
             out = owner.fault(self, req, upstream)
@@ -222,6 +277,12 @@ class _CdnHandler(_Handler):
         try:
             conn.request("GET", f"/v2/{owner.repo}/blobs/{digest}")
             resp = conn.getresponse()
-            self.send(Reply(resp.status, {"Content-Type": "application/octet-stream"}, resp.read()))
+            self.send(
+                Reply(
+                    resp.status,
+                    {"Content-Type": "application/octet-stream"},
+                    resp.read(),
+                )
+            )
         finally:
             conn.close()

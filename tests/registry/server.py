@@ -26,9 +26,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class RegistryServer:
-    def __init__(self, workdir: Path, *, htpasswd: str | None = None, binary: str = REGISTRY_BIN):
+    def __init__(
+        self, workdir: Path, *, htpasswd: str | None = None, binary: str = REGISTRY_BIN
+    ):
         self.workdir = Path(workdir)
-        self.htpasswd = htpasswd  # the content of an htpasswd file (htpasswd -Bbn USER PASS)
+        self.htpasswd = (
+            htpasswd  # the content of an htpasswd file (htpasswd -Bbn USER PASS)
+        )
         self.binary = binary
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -37,7 +41,7 @@ class RegistryServer:
     def hostport(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> "RegistryServer":
+    def start(self, timeout: float = 20.0) -> RegistryServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         storage = self.workdir / "storage"
         storage.mkdir(exist_ok=True)
@@ -52,16 +56,20 @@ class RegistryServer:
             "version: 0.1\n"
             "log:\n  level: error\n  accesslog:\n    disabled: true\n"
             f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: {self.hostport}\n"
-            + auth
+            f"http:\n  addr: {self.hostport}\n" + auth
         )
-        log = open(self.workdir / "registry.log", "wb")
-        self.proc = subprocess.Popen([self.binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with open(self.workdir / "registry.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                [self.binary, "serve", str(config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"docker-registry exited: {(self.workdir / 'registry.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"docker-registry exited: {(self.workdir / 'registry.log').read_text()[-2000:]}"
+                )
             try:
                 urllib.request.urlopen(f"http://{self.hostport}/v2/", timeout=1).close()
                 return self
@@ -70,7 +78,9 @@ class RegistryServer:
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"docker-registry did not answer on {self.hostport} within {timeout}s")
+        raise RuntimeError(
+            f"docker-registry did not answer on {self.hostport} within {timeout}s"
+        )
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -84,7 +94,14 @@ class RegistryServer:
             proc.wait(10)
 
 
-def skopeo_push(layout: Path, tag: str, dest: str, *, all_platforms: bool = False, creds: str | None = None) -> None:
+def skopeo_push(
+    layout: Path,
+    tag: str,
+    dest: str,
+    *,
+    all_platforms: bool = False,
+    creds: str | None = None,
+) -> None:
     """``skopeo copy oci:LAYOUT:TAG docker://DEST`` (plain HTTP to the loopback registry)."""
     cmd = ["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--insecure-policy"]
     if all_platforms:
@@ -92,6 +109,6 @@ def skopeo_push(layout: Path, tag: str, dest: str, *, all_platforms: bool = Fals
     if creds:
         cmd += ["--dest-creds", creds]
     cmd += [f"oci:{layout}:{tag}", f"docker://{dest}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip()}")

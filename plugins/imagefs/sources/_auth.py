@@ -21,6 +21,7 @@ import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from ..errors import AuthError, UsageError
 
@@ -30,7 +31,9 @@ HUB_REGISTRY = "docker.io"
 HUB_ENDPOINT = "registry-1.docker.io"
 # The key ``docker login`` writes for Docker Hub, and the server URL its helpers expect.
 HUB_CONFIG_KEY = "https://index.docker.io/v1/"
-_HUB_NAMES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"})
+_HUB_NAMES = frozenset(
+    {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+)
 
 
 # --------------------------------------------------------------------------- redaction
@@ -39,13 +42,20 @@ _HUB_NAMES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", 
 class Redactor:
     """Replace known secrets and anything shaped like a credential with ``***``."""
 
-    _PATTERNS = [
+    _PATTERNS: ClassVar[list[tuple[re.Pattern[str], str]]] = [
         (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 ***"),
         (
-            re.compile(r"(?i)\b((?:access_|refresh_|identity)?token|password|secret|signature|sig|x-amz-[a-z-]+)=[^&\s\"']+"),
+            re.compile(
+                r"(?i)\b((?:access_|refresh_|identity)?token|password|secret|signature|sig|x-amz-[a-z-]+)=[^&\s\"']+"
+            ),
             r"\1=***",
         ),
-        (re.compile(r"(?i)\"((?:access_|refresh_)?token|password|secret|identitytoken|auth)\"\s*:\s*\"[^\"]*\""), r'"\1": "***"'),
+        (
+            re.compile(
+                r"(?i)\"((?:access_|refresh_)?token|password|secret|identitytoken|auth)\"\s*:\s*\"[^\"]*\""
+            ),
+            r'"\1": "***"',
+        ),
     ]
 
     def __init__(self) -> None:
@@ -132,7 +142,9 @@ def parse_challenges(header: str) -> list[Challenge]:
             if q:
                 value, pos = re.sub(r"\\(.)", r"\1", q.group(1)), q.end()
             else:
-                t = _UNQUOTED.match(header, vpos)  # lenient: realm=https://x/token unquoted
+                t = _UNQUOTED.match(
+                    header, vpos
+                )  # lenient: realm=https://x/token unquoted
                 value, pos = (t.group(0), t.end()) if t else ("", vpos)
             current.params[name.lower()] = value
             continue
@@ -142,7 +154,9 @@ def parse_challenges(header: str) -> list[Challenge]:
         t = _TOKEN68.match(header, pos)
         if t:
             end = skip_ws(t.end())
-            if end >= n or header[end] == ",":  # "Negotiate abc==": an unnamed token68 credential
+            if (
+                end >= n or header[end] == ","
+            ):  # "Negotiate abc==": an unnamed token68 credential
                 current.params[""] = t.group(0)
                 pos = end
     return out
@@ -156,7 +170,9 @@ class Credentials:
     username: str
     password: str
     source: str  # where they came from, for messages ("--creds", "docker config auths", ...)
-    identity_token: str | None = None  # an OAuth2 refresh token (``docker login`` with SSO)
+    identity_token: str | None = (
+        None  # an OAuth2 refresh token (``docker login`` with SSO)
+    )
 
     def __post_init__(self) -> None:
         redact.add(self.password)
@@ -174,7 +190,9 @@ def parse_creds(text: str, source: str) -> Credentials:
     """``USER:PASS`` (the password may contain ``:``)."""
     user, sep, password = text.partition(":")
     if not sep or not user:
-        raise UsageError(f"{source}: expected USER:PASS (for example --creds alice:s3cret)")
+        raise UsageError(
+            f"{source}: expected USER:PASS (for example --creds alice:s3cret)"
+        )
     return Credentials(user, password, source)
 
 
@@ -199,14 +217,22 @@ def helper_server_url(registry: str) -> str:
     return HUB_CONFIG_KEY if is_hub(registry) else registry
 
 
-def run_helper(helper: str, server: str, *, timeout: float = 30.0) -> Credentials | None:
+def run_helper(
+    helper: str, server: str, *, timeout: float = 30.0
+) -> Credentials | None:
     """Ask ``docker-credential-<helper> get`` for the credentials of ``server``."""
     exe = f"docker-credential-{helper}"
     if not re.fullmatch(r"[A-Za-z0-9._-]+", helper):
-        raise UsageError(f"docker config: credential helper name {helper!r} is not valid")
+        raise UsageError(
+            f"docker config: credential helper name {helper!r} is not valid"
+        )
     try:
         proc = subprocess.run(
-            [exe, "get"], input=server.encode(), capture_output=True, timeout=timeout, check=False
+            [exe, "get"],
+            input=server.encode(),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
         )
     except FileNotFoundError as err:
         raise AuthError(
@@ -215,7 +241,10 @@ def run_helper(helper: str, server: str, *, timeout: float = 30.0) -> Credential
     except subprocess.TimeoutExpired as err:
         raise AuthError(f"{exe} get {server}: no answer within {timeout:.0f}s") from err
     if proc.returncode != 0:
-        msg = proc.stdout.decode(errors="replace").strip() or proc.stderr.decode(errors="replace").strip()
+        msg = (
+            proc.stdout.decode(errors="replace").strip()
+            or proc.stderr.decode(errors="replace").strip()
+        )
         if "not found" in msg.lower() or not msg:
             return None
         raise AuthError(f"{exe} get {server}: {redact(msg.splitlines()[0])}")
@@ -231,7 +260,9 @@ def run_helper(helper: str, server: str, *, timeout: float = 30.0) -> Credential
     return Credentials(user, secret, f"credential helper {helper}")
 
 
-def from_docker_config(registry: str, env: dict[str, str] | None = None) -> Credentials | None:
+def from_docker_config(
+    registry: str, env: dict[str, str] | None = None
+) -> Credentials | None:
     """Credentials for ``registry`` (``docker.io``, ``ghcr.io``, ``localhost:5000``) from config.json."""
     path = config_dir(env) / "config.json"
     try:
@@ -239,7 +270,9 @@ def from_docker_config(registry: str, env: dict[str, str] | None = None) -> Cred
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as err:
-        raise UsageError(f"{path}: cannot read the Docker client configuration ({err})") from err
+        raise UsageError(
+            f"{path}: cannot read the Docker client configuration ({err})"
+        ) from err
     if not isinstance(doc, dict):
         raise UsageError(f"{path}: not a JSON object")
     want = {registry.lower()} | (set(_HUB_NAMES) if is_hub(registry) else set())
@@ -266,13 +299,19 @@ def from_docker_config(registry: str, env: dict[str, str] | None = None) -> Cred
 
 
 def _from_auth_entry(entry: dict, source: str) -> Credentials | None:
-    identity = entry.get("identitytoken") if isinstance(entry.get("identitytoken"), str) else None
+    identity = (
+        entry.get("identitytoken")
+        if isinstance(entry.get("identitytoken"), str)
+        else None
+    )
     auth = entry.get("auth")
     if isinstance(auth, str) and auth:
         try:
             text = base64.b64decode(auth, validate=False).decode()
         except (ValueError, UnicodeDecodeError) as err:
-            raise UsageError(f"{source}: the 'auth' field is not base64 of USER:PASS") from err
+            raise UsageError(
+                f"{source}: the 'auth' field is not base64 of USER:PASS"
+            ) from err
         user, sep, password = text.partition(":")
         if not sep:
             raise UsageError(f"{source}: the 'auth' field is not base64 of USER:PASS")
@@ -285,7 +324,11 @@ def _from_auth_entry(entry: dict, source: str) -> Credentials | None:
     return None
 
 
-def find_credentials(registry: str, creds: str | Credentials | None = None, env: dict[str, str] | None = None) -> Credentials | None:
+def find_credentials(
+    registry: str,
+    creds: str | Credentials | None = None,
+    env: dict[str, str] | None = None,
+) -> Credentials | None:
     """Credentials for ``registry``: explicit, then ``IMAGEFS_REGISTRY_CREDS``, then docker config."""
     env_map = os.environ if env is None else env
     if isinstance(creds, Credentials):

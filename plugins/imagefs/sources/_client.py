@@ -17,7 +17,8 @@ import socket
 import ssl
 import threading
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from ..errors import AuthError, NotFoundError, RegistryError
@@ -63,7 +64,11 @@ def endpoint_of(registry: str) -> str:
 
 def repository_of(registry: str, repository: str) -> str:
     """Docker Hub's official images live under ``library/``."""
-    return f"library/{repository}" if is_hub(registry) and "/" not in repository else repository
+    return (
+        f"library/{repository}"
+        if is_hub(registry) and "/" not in repository
+        else repository
+    )
 
 
 def oneline(text: str, limit: int = 300, what: str | None = None) -> str:
@@ -96,12 +101,16 @@ class RegistryClient:
         self.retry = retry or RetryPolicy()
         self.insecure_registries = tuple(insecure_registries)
         self.tls_verify = tls_verify
-        self.insecure = insecure_allowed(self.endpoint, self.insecure_registries, tls_verify)
+        self.insecure = insecure_allowed(
+            self.endpoint, self.insecure_registries, tls_verify
+        )
         self.transport = Transport(self.timeouts)
         host = urlsplit(f"//{self.endpoint}").hostname or self.endpoint
         self.transport.set_verify(host, not self.insecure)
         self.scheme = "https"
-        self._scheme_settled = not self.insecure  # insecure registries may fall back to http
+        self._scheme_settled = (
+            not self.insecure
+        )  # insecure registries may fall back to http
         self._creds_arg = creds
         self._env = env
         self._creds: Credentials | None = None
@@ -120,7 +129,9 @@ class RegistryClient:
     def credentials(self) -> Credentials | None:
         with self._lock:
             if not self._creds_loaded:
-                self._creds = find_credentials(self.registry, self._creds_arg, self._env)
+                self._creds = find_credentials(
+                    self.registry, self._creds_arg, self._env
+                )
                 self._creds_loaded = True
             return self._creds
 
@@ -146,7 +157,9 @@ class RegistryClient:
                     status=getattr(failure, "status", None),
                     temporary=True,
                 ) from failure
-            log.info("%s: %s; retry %d in %.1fs", what, oneline(str(failure)), attempt, delay)
+            log.info(
+                "%s: %s; retry %d in %.1fs", what, oneline(str(failure)), attempt, delay
+            )
             time.sleep(delay)
 
     def network_error(self, err: BaseException, what: str) -> BaseException:
@@ -157,11 +170,19 @@ class RegistryClient:
                 f"use --insecure-registry {self.endpoint} or --tls-verify=false only if you trust the network"
             ) from err
         if isinstance(err, socket.gaierror):
-            raise RegistryError(f"{what}: cannot resolve {self.endpoint} ({err.strerror}); check the registry name") from err
+            raise RegistryError(
+                f"{what}: cannot resolve {self.endpoint} ({err.strerror}); check the registry name"
+            ) from err
         return err
 
-    def exchange(self, method: str, path_or_url: str, deadline: float, what: str,
-                 headers: dict[str, str] | None = None) -> Exchange:
+    def exchange(
+        self,
+        method: str,
+        path_or_url: str,
+        deadline: float,
+        what: str,
+        headers: dict[str, str] | None = None,
+    ) -> Exchange:
         """One logical request: the auth handshake and redirects, no retries, no status checks."""
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
         refreshed = False
@@ -179,10 +200,18 @@ class RegistryClient:
             try:
                 ex = self.transport.exchange(method, url, h, deadline)
             except NETWORK_ERRORS as err:
-                if to_registry and not self._scheme_settled and self.scheme == "https" and is_tls_mismatch(err):
-                    log.info("%s does not speak TLS; using plain HTTP (an insecure registry)", self.endpoint)
+                if (
+                    to_registry
+                    and not self._scheme_settled
+                    and self.scheme == "https"
+                    and is_tls_mismatch(err)
+                ):
+                    log.info(
+                        "%s does not speak TLS; using plain HTTP (an insecure registry)",
+                        self.endpoint,
+                    )
                     self.scheme, self._scheme_settled = "http", True
-                    url = "http" + url[len("https"):]
+                    url = "http" + url[len("https") :]
                     continue
                 raise
             if to_registry:
@@ -192,7 +221,10 @@ class RegistryClient:
                 ex.drain()
                 ex.close()
                 if not location:
-                    raise RegistryError(f"{what}: redirect {ex.status} without a Location", status=ex.status)
+                    raise RegistryError(
+                        f"{what}: redirect {ex.status} without a Location",
+                        status=ex.status,
+                    )
                 redirects += 1
                 if redirects > MAX_REDIRECTS:
                     raise RegistryError(
@@ -202,8 +234,12 @@ class RegistryClient:
                 new = urljoin(url, location)
                 if urlsplit(new).scheme == "http" and urlsplit(url).scheme == "https":
                     host = urlsplit(new).hostname or ""
-                    if not insecure_allowed(host, self.insecure_registries, self.tls_verify):
-                        raise RegistryError(f"{what}: refusing a redirect from HTTPS to plain HTTP ({safe_url(new)})")
+                    if not insecure_allowed(
+                        host, self.insecure_registries, self.tls_verify
+                    ):
+                        raise RegistryError(
+                            f"{what}: refusing a redirect from HTTPS to plain HTTP ({safe_url(new)})"
+                        )
                 log.debug("%s: redirected to %s", what, safe_url(new))
                 url = new
                 if ex.status == 303 and method != "HEAD":
@@ -215,7 +251,11 @@ class RegistryClient:
                 ex.close()
                 if refreshed:
                     creds = self.credentials()
-                    who = f"the credentials from {creds.source}" if creds else "anonymous access"
+                    who = (
+                        f"the credentials from {creds.source}"
+                        if creds
+                        else "anonymous access"
+                    )
                     raise AuthError(
                         f"{what}: {self.registry} refused {who} (401 after a fresh token); "
                         "check the name and your access, or pass --creds USER:PASS",
@@ -226,7 +266,9 @@ class RegistryClient:
                 continue
             return ex
 
-    def authenticate(self, challenge: str, sent_auth: str | None, deadline: float, what: str) -> None:
+    def authenticate(
+        self, challenge: str, sent_auth: str | None, deadline: float, what: str
+    ) -> None:
         """Answer a 401 challenge: fetch a bearer token or switch to basic auth."""
         with self._lock:
             if self._auth != sent_auth:
@@ -247,40 +289,89 @@ class RegistryClient:
             value = "Basic " + creds.basic_value()
         else:
             schemes = ", ".join(c.scheme for c in challenges) or "none"
-            raise AuthError(f"{what}: {self.registry} asks for authentication imagefs does not speak ({schemes})", status=401)
+            raise AuthError(
+                f"{what}: {self.registry} asks for authentication imagefs does not speak ({schemes})",
+                status=401,
+            )
         redact.add(value.split(" ", 1)[1])
         with self._lock:
             self._auth = value
 
-    def fetch_token(self, params: dict[str, str], creds: Credentials | None, deadline: float, what: str) -> str:
+    def fetch_token(
+        self,
+        params: dict[str, str],
+        creds: Credentials | None,
+        deadline: float,
+        what: str,
+    ) -> str:
         realm = params.get("realm")
         if not realm:
-            raise AuthError(f"{what}: {self.registry} sent a bearer challenge without a realm", status=401)
+            raise AuthError(
+                f"{what}: {self.registry} sent a bearer challenge without a realm",
+                status=401,
+            )
         u = urlsplit(realm)
         if u.scheme not in ("https", "http") or not u.hostname:
-            raise AuthError(f"{what}: bearer realm {safe_url(realm)} is not an http(s) URL", status=401)
-        if u.scheme == "http" and not insecure_allowed(u.netloc, self.insecure_registries, self.tls_verify):
-            raise AuthError(f"{what}: refusing to fetch a token over plain HTTP from {safe_url(realm)}", status=401)
+            raise AuthError(
+                f"{what}: bearer realm {safe_url(realm)} is not an http(s) URL",
+                status=401,
+            )
+        if u.scheme == "http" and not insecure_allowed(
+            u.netloc, self.insecure_registries, self.tls_verify
+        ):
+            raise AuthError(
+                f"{what}: refusing to fetch a token over plain HTTP from {safe_url(realm)}",
+                status=401,
+            )
         if u.scheme == "https":
-            self.transport.set_verify(u.hostname, not insecure_allowed(u.netloc, self.insecure_registries, self.tls_verify))
+            self.transport.set_verify(
+                u.hostname,
+                not insecure_allowed(
+                    u.netloc, self.insecure_registries, self.tls_verify
+                ),
+            )
         scope = params.get("scope") or f"repository:{self.repository}:pull"
-        query = [(k, v) for k, v in (("service", params.get("service")), ("scope", scope)) if v]
+        query = [
+            (k, v)
+            for k, v in (("service", params.get("service")), ("scope", scope))
+            if v
+        ]
         headers = {"Accept": "application/json"}
         method, body_url = "GET", realm + ("&" if u.query else "?") + urlencode(query)
         if creds is not None and creds.identity_token:
             # an OAuth2 refresh token from `docker login` with single sign-on
-            form = urlencode(query + [("grant_type", "refresh_token"), ("client_id", "imagefs"),
-                                      ("refresh_token", creds.identity_token)])
-            return self._token_request("POST", realm, headers, deadline, what, creds, form.encode())
+            form = urlencode(
+                query
+                + [
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "imagefs"),
+                    ("refresh_token", creds.identity_token),
+                ]
+            )
+            return self._token_request(
+                "POST", realm, headers, deadline, what, creds, form.encode()
+            )
         if creds is not None and creds.username:
             headers["Authorization"] = "Basic " + creds.basic_value()
-        return self._token_request(method, body_url, headers, deadline, what, creds, None)
+        return self._token_request(
+            method, body_url, headers, deadline, what, creds, None
+        )
 
-    def _token_request(self, method: str, url: str, headers: dict[str, str], deadline: float, what: str,
-                       creds: Credentials | None, body: bytes | None) -> str:
+    def _token_request(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        deadline: float,
+        what: str,
+        creds: Credentials | None,
+        body: bytes | None,
+    ) -> str:
         h = {"User-Agent": USER_AGENT, **headers}
         origin = Origin.of(url)
-        conn = self.transport._new_conn(origin)  # a token request never shares a connection
+        conn = self.transport._new_conn(
+            origin
+        )  # a token request never shares a connection
         try:
             remaining = max(0.001, deadline - time.monotonic())
             conn.timeout = min(self.timeouts.connect, remaining)
@@ -289,23 +380,39 @@ class RegistryClient:
             if body is not None:
                 h["Content-Type"] = "application/x-www-form-urlencoded"
             target = urlsplit(url)
-            conn.request(method, target.path + (f"?{target.query}" if target.query else ""), body=body, headers=h)
+            conn.request(
+                method,
+                target.path + (f"?{target.query}" if target.query else ""),
+                body=body,
+                headers=h,
+            )
             resp = conn.getresponse()
             length = resp.getheader("Content-Length")
             if length and length.isdigit() and int(length) > 1 << 20:
-                raise RegistryError(f"{what}: token answer of {length} bytes is too large")
+                raise RegistryError(
+                    f"{what}: token answer of {length} bytes is too large"
+                )
             data = resp.read(1 << 20)
             status = resp.status
         except http.client.HTTPException as err:
-            raise RegistryError(f"token server {safe_url(url)}: {err!r}", temporary=True) from err
+            raise RegistryError(
+                f"token server {safe_url(url)}: {err!r}", temporary=True
+            ) from err
         finally:
             conn.close()
         where = f"{what}: token server {safe_url(url)}"
         if status in (401, 403):
-            who = f"the credentials from {creds.source}" if creds else "anonymous access"
-            raise AuthError(f"{where} refused {who} ({status}); check them or run docker login", status=status)
+            who = (
+                f"the credentials from {creds.source}" if creds else "anonymous access"
+            )
+            raise AuthError(
+                f"{where} refused {who} ({status}); check them or run docker login",
+                status=status,
+            )
         if status == 429 or status >= 500:
-            err = RegistryError(f"{where} answered {status}", status=status, temporary=True)
+            err = RegistryError(
+                f"{where} answered {status}", status=status, temporary=True
+            )
             err.retry_after = None  # type: ignore[attr-defined]
             raise err
         if status != 200:
@@ -343,19 +450,37 @@ class RegistryClient:
         detail = oneline(detail)
         where = f"{self.registry}/{self.repository}"
         if status == 404:
-            raise NotFoundError(f"{what}: not found in {where}{detail}; check the name, tag or digest")
+            raise NotFoundError(
+                f"{what}: not found in {where}{detail}; check the name, tag or digest"
+            )
         if status in (401, 403):
-            raise AuthError(f"{what}: {where} denies access ({status}){detail}; check the name and your credentials", status=status)
+            raise AuthError(
+                f"{what}: {where} denies access ({status}){detail}; check the name and your credentials",
+                status=status,
+            )
         temporary = status == 429 or status >= 500
-        err = RegistryError(f"{what}: {where} answered {status}{detail}", status=status, temporary=temporary)
+        err = RegistryError(
+            f"{what}: {where} answered {status}{detail}",
+            status=status,
+            temporary=temporary,
+        )
         err.retry_after = retry_after  # type: ignore[attr-defined]
         raise err
 
-    def get_document(self, path: str, what: str, cap: int, accept: str | None) -> tuple[bytes, Exchange]:
+    def get_document(
+        self, path: str, what: str, cap: int, accept: str | None, exact: bool = False
+    ) -> tuple[bytes, Exchange]:
+        """GET a whole (small) body, at most ``cap`` bytes (the descriptor's size when ``exact``)."""
+
         def attempt(deadline: float) -> tuple[bytes, Exchange]:
-            ex = self.check(self.exchange("GET", path, deadline, what, {"Accept": accept} if accept else None), what)
+            ex = self.check(
+                self.exchange(
+                    "GET", path, deadline, what, {"Accept": accept} if accept else None
+                ),
+                what,
+            )
             try:
-                return ex.read_capped(cap, what), ex
+                return ex.read_capped(cap, what, exact=exact), ex
             finally:
                 ex.close()
 

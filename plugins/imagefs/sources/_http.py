@@ -58,7 +58,9 @@ class RetryPolicy:
         if retry_after is not None:
             return max(0.0, min(retry_after, self.retry_after_cap))
         d = min(self.cap, self.base * (2**attempt))
-        return random.uniform(d / 2, d)  # "equal jitter": never zero, never synchronised
+        return random.uniform(
+            d / 2, d
+        )  # "equal jitter": never zero, never synchronised
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -83,7 +85,7 @@ class Origin(NamedTuple):
     port: int
 
     @classmethod
-    def of(cls, url: str) -> "Origin":
+    def of(cls, url: str) -> Origin:
         u = urlsplit(url)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise RegistryError(f"not an http(s) URL: {safe_url(url)}")
@@ -112,7 +114,9 @@ def split_hostport(hostport: str) -> tuple[str, int | None]:
     hp = hostport.strip().lower()
     if hp.startswith("["):
         host, _, rest = hp[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+        return host, int(rest[1:]) if rest.startswith(":") and rest[
+            1:
+        ].isdigit() else None
     if hp.count(":") == 1:
         host, _, port = hp.partition(":")
         return host, int(port) if port.isdigit() else None
@@ -130,7 +134,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def insecure_allowed(registry: str, insecure_registries: tuple[str, ...] | list[str] = (), tls_verify: bool = True) -> bool:
+def insecure_allowed(
+    registry: str,
+    insecure_registries: tuple[str, ...] | list[str] = (),
+    tls_verify: bool = True,
+) -> bool:
     """Whether ``registry`` (``host[:port]``) may be reached over plain HTTP or unverified TLS.
 
     As skopeo and Docker do: loopback registries, registries named with
@@ -149,8 +157,15 @@ def insecure_allowed(registry: str, insecure_registries: tuple[str, ...] | list[
 class Exchange:
     """One HTTP response being read, holding its connection until closed."""
 
-    def __init__(self, transport: "Transport", origin: Origin, conn: http.client.HTTPConnection,
-                 resp: http.client.HTTPResponse, url: str, deadline: float):
+    def __init__(
+        self,
+        transport: Transport,
+        origin: Origin,
+        conn: http.client.HTTPConnection,
+        resp: http.client.HTTPResponse,
+        url: str,
+        deadline: float,
+    ):
         self.transport = transport
         self.origin = origin
         self.conn = conn
@@ -169,7 +184,9 @@ class Exchange:
             return None
         v = v.strip()
         if not v.isdigit():
-            raise RegistryError(f"{safe_url(self.url)}: invalid Content-Length {v[:40]!r}")
+            raise RegistryError(
+                f"{safe_url(self.url)}: invalid Content-Length {v[:40]!r}"
+            )
         return int(v)
 
     def _tick(self) -> None:
@@ -190,11 +207,20 @@ class Exchange:
         self._tick()
         return self.resp.read1(n)
 
-    def read_capped(self, cap: int, what: str) -> bytes:
-        """The whole body, refusing (without reading on) one longer than ``cap`` bytes."""
+    def read_capped(self, cap: int, what: str, *, exact: bool = False) -> bytes:
+        """The whole body, refusing (without reading on) one longer than ``cap`` bytes.
+
+        ``exact``: ``cap`` is the descriptor's size, so a longer body is a lie, not a big document.
+        """
         length = self.content_length()
         if length is not None and length > cap:
-            raise RegistryError(f"{what}: the registry announces {length} bytes, over the {cap}-byte cap")
+            if exact:
+                raise RegistryError(
+                    f"{what}: the registry announces {length} bytes where the descriptor says {cap}"
+                )
+            raise RegistryError(
+                f"{what}: the registry announces {length} bytes, over the {cap}-byte cap"
+            )
         chunks, total = [], 0
         while True:
             chunk = self.read(min(65536, cap + 1 - total))
@@ -203,6 +229,10 @@ class Exchange:
             chunks.append(chunk)
             total += len(chunk)
             if total > cap:
+                if exact:
+                    raise RegistryError(
+                        f"{what}: the registry sends more than the descriptor's {cap} bytes"
+                    )
                 raise RegistryError(f"{what}: the body is over the {cap}-byte cap")
         return b"".join(chunks)
 
@@ -228,7 +258,9 @@ class Transport:
 
     MAX_IDLE_PER_ORIGIN = 8
 
-    def __init__(self, timeouts: Timeouts, *, verify_tls: dict[str, bool] | None = None):
+    def __init__(
+        self, timeouts: Timeouts, *, verify_tls: dict[str, bool] | None = None
+    ):
         self.timeouts = timeouts
         self._idle: dict[Origin, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
@@ -253,13 +285,20 @@ class Transport:
         if origin.scheme == "https":
             verify = self._verify.get(origin.host, True)
             conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                origin.host, origin.port, timeout=self.timeouts.connect, context=self._context(verify)
+                origin.host,
+                origin.port,
+                timeout=self.timeouts.connect,
+                context=self._context(verify),
             )
         else:
-            conn = http.client.HTTPConnection(origin.host, origin.port, timeout=self.timeouts.connect)
+            conn = http.client.HTTPConnection(
+                origin.host, origin.port, timeout=self.timeouts.connect
+            )
         return conn
 
-    def exchange(self, method: str, url: str, headers: dict[str, str], deadline: float) -> Exchange:
+    def exchange(
+        self, method: str, url: str, headers: dict[str, str], deadline: float
+    ) -> Exchange:
         """Send one request and read the status line and headers (no redirects, no retries)."""
         origin = Origin.of(url)
         u = urlsplit(url)
@@ -284,7 +323,9 @@ class Transport:
             return Exchange(self, origin, conn, resp, url, deadline)
         raise AssertionError("unreachable")
 
-    def _take(self, origin: Origin, fresh: bool) -> tuple[http.client.HTTPConnection, bool]:
+    def _take(
+        self, origin: Origin, fresh: bool
+    ) -> tuple[http.client.HTTPConnection, bool]:
         if not fresh:
             with self._lock:
                 idle = self._idle.get(origin)
@@ -292,7 +333,9 @@ class Transport:
                     return idle.pop(), True
         return self._new_conn(origin), False
 
-    def release(self, origin: Origin, conn: http.client.HTTPConnection, reusable: bool) -> None:
+    def release(
+        self, origin: Origin, conn: http.client.HTTPConnection, reusable: bool
+    ) -> None:
         if reusable and conn.sock is not None:
             with self._lock:
                 idle = self._idle.setdefault(origin, [])
@@ -311,4 +354,6 @@ class Transport:
 
 def is_tls_mismatch(err: BaseException) -> bool:
     """A TLS handshake against a plain-HTTP server (the cue to fall back to ``http://``)."""
-    return isinstance(err, ssl.SSLError) and not isinstance(err, ssl.SSLCertVerificationError)
+    return isinstance(err, ssl.SSLError) and not isinstance(
+        err, ssl.SSLCertVerificationError
+    )

@@ -26,6 +26,15 @@ Auth: the bearer-token challenge (realm/service/scope), basic auth, credentials 
 ``--creds``, ``IMAGEFS_REGISTRY_CREDS`` or the Docker configuration (see ``_auth``). The
 ``Authorization`` header goes only to the registry origin that challenged; redirects to any
 other origin (a blob CDN) go without it.
+
+Options of :func:`open_source`: ``creds``, ``insecure_registries``, ``tls_verify`` (the CLI's
+``--creds``/``--insecure-registry``/``--tls-verify``), ``timeouts`` (:class:`Timeouts`:
+connect 30 s, idle 60 s, total 1 h per request or blob), ``retry`` (:class:`RetryPolicy`:
+5 tries per request or blob, backoff 0.5 s doubling to 30 s, ``Retry-After`` capped at
+60 s) and ``document_cache``.
+
+Not handled: ``HTTPS_PROXY``/``NO_PROXY``, client certificates (``certs.d``), registry
+mirrors, and foreign-layer ``urls`` (such layers are fetched from the registry itself).
 """
 
 from __future__ import annotations
@@ -58,7 +67,7 @@ from .base import Descriptor, Source
 log = logging.getLogger(__name__)
 log.addFilter(RedactingFilter())
 
-__all__ = ["RegistryClient", "RegistrySource", "Timeouts", "RetryPolicy", "open_source"]
+__all__ = ["RegistryClient", "RegistrySource", "RetryPolicy", "Timeouts", "open_source"]
 
 _CONFIG_TYPES = frozenset({media.OCI_CONFIG, media.DOCKER_CONFIG})
 
@@ -81,15 +90,22 @@ class BlobReader(io.RawIOBase):
 
     def _open(self) -> None:
         headers = {"Range": f"bytes={self.pos}-"} if self.pos else {}
-        ex = self.client.exchange("GET", f"/blobs/{self.desc.digest}", self.deadline, self.what, headers)
+        ex = self.client.exchange(
+            "GET", f"/blobs/{self.desc.digest}", self.deadline, self.what, headers
+        )
         self.client.check(ex, self.what, ok=(200, 206))
         self.ex = ex
         size = self.desc.size
         skip = 0
         if ex.status == 206:
-            m = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", ex.header("Content-Range") or "")
+            m = re.match(
+                r"bytes (\d+)-(\d+)/(\d+|\*)", ex.header("Content-Range") or ""
+            )
             if not m or int(m.group(1)) != self.pos:
-                raise RegistryError(f"{self.what}: bad Content-Range {ex.header('Content-Range')!r} for a resume at {self.pos}", temporary=True)
+                raise RegistryError(
+                    f"{self.what}: bad Content-Range {ex.header('Content-Range')!r} for a resume at {self.pos}",
+                    temporary=True,
+                )
             expect = size - self.pos
         else:
             expect, skip = size, self.pos
@@ -138,13 +154,22 @@ class BlobReader(io.RawIOBase):
         self._release(broken=True)
         self.failures += 1
         delay = self.client.retry.delay(self.failures - 1, retry_after)
-        if self.failures >= self.client.retry.attempts or time.monotonic() + delay > self.deadline:
+        if (
+            self.failures >= self.client.retry.attempts
+            or time.monotonic() + delay > self.deadline
+        ):
             raise RegistryError(
                 f"{self.what}: {oneline(str(err) or type(err).__name__, what=self.what)} at byte {self.pos} of {self.desc.size} "
                 f"(gave up after {self.failures} tries)",
                 temporary=True,
             ) from err
-        log.warning("%s: %s at byte %d; resuming in %.1fs", self.what, oneline(str(err) or type(err).__name__), self.pos, delay)
+        log.warning(
+            "%s: %s at byte %d; resuming in %.1fs",
+            self.what,
+            oneline(str(err) or type(err).__name__),
+            self.pos,
+            delay,
+        )
         time.sleep(delay)
 
     def _release(self, broken: bool = False) -> None:
@@ -170,11 +195,11 @@ class DocumentCache:
         self.root = root
 
     @classmethod
-    def default(cls) -> "DocumentCache":
-        base = os.environ.get("IMAGEFS_CACHE_DIR") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "imagefs"
-        )
-        return cls(Path(base) / "documents")
+    def default(cls) -> DocumentCache:
+        """``documents/`` beside the engine's layer cache (``$IMAGEFS_CACHE_DIR`` …)."""
+        from ..cache import default_cache_dir
+
+        return cls(default_cache_dir() / "documents")
 
     def _path(self, digest: str) -> Path | None:
         if self.root is None:
@@ -216,7 +241,9 @@ class RegistrySource(Source):
         self.client = client
         self.documents = documents
         self.reference = d.digest or d.tag or "latest"
-        self.name = f"{d.registry}/{d.repository}" + (f"@{d.digest}" if d.digest else f":{self.reference}")
+        self.name = f"{d.registry}/{d.repository}" + (
+            f"@{d.digest}" if d.digest else f":{self.reference}"
+        )
         self._docs: dict[str, bytes] = {}
         self.max_document = media.MAX_DOCUMENT_SIZE
 
@@ -225,8 +252,13 @@ class RegistrySource(Source):
         want = self.ref.docker.digest if self.ref.docker else None
 
         def head(deadline: float) -> Descriptor | None:
-            ex = self.client.exchange("HEAD", f"/manifests/{self.reference}", deadline, what,
-                                      {"Accept": media.ACCEPT_MANIFESTS})
+            ex = self.client.exchange(
+                "HEAD",
+                f"/manifests/{self.reference}",
+                deadline,
+                what,
+                {"Accept": media.ACCEPT_MANIFESTS},
+            )
             if ex.status in (400, 405, 501):  # a registry without HEAD support
                 ex.close()
                 return None
@@ -238,22 +270,41 @@ class RegistrySource(Source):
             length = ex.content_length()
             self._check_media_type(mt, what)
             if want and digest and digest != want:
-                raise DigestMismatchError(f"{what}: the registry says {digest} for the requested {want}")
-            if length is None or not (want or digest) or not (media.is_index(mt) or media.is_manifest(mt)):
+                raise DigestMismatchError(
+                    f"{what}: the registry says {digest} for the requested {want}"
+                )
+            if (
+                length is None
+                or not (want or digest)
+                or not (media.is_index(mt) or media.is_manifest(mt))
+            ):
                 return None
             self._check_size(length, what)
             return Descriptor(mt, want or digest or "", length)
 
         desc = self.client.call(what, head)
         if desc is not None:
-            log.debug("%s: HEAD gives %s (%s, %d bytes)", what, desc.digest, desc.media_type, desc.size)
+            log.debug(
+                "%s: HEAD gives %s (%s, %d bytes)",
+                what,
+                desc.digest,
+                desc.media_type,
+                desc.size,
+            )
             return desc
         # Fall back to GET: the digest is the hash of the body we received.
-        data, ex = self.client.get_document(f"/manifests/{self.reference}", what, self.max_document, media.ACCEPT_MANIFESTS)
+        data, ex = self.client.get_document(
+            f"/manifests/{self.reference}",
+            what,
+            self.max_document,
+            media.ACCEPT_MANIFESTS,
+        )
         algo = want.split(":")[0] if want else "sha256"
         digest = digest_of(data, algo)
         if want and digest != want:
-            raise DigestMismatchError(f"{what}: the registry sent a manifest whose digest is {digest}, not the requested {want}")
+            raise DigestMismatchError(
+                f"{what}: the registry sent a manifest whose digest is {digest}, not the requested {want}"
+            )
         mt = (ex.header("Content-Type") or "").split(";")[0].strip()
         if not (media.is_index(mt) or media.is_manifest(mt)):
             try:
@@ -273,29 +324,43 @@ class RegistrySource(Source):
 
     def _check_size(self, size: int, what: str) -> None:
         if size > self.max_document:
-            raise InvalidImageError(f"{what}: the document is {size} bytes, over the {self.max_document}-byte cap")
+            raise InvalidImageError(
+                f"{what}: the document is {size} bytes, over the {self.max_document}-byte cap"
+            )
 
-    def _document(self, desc: Descriptor, path: str, what: str, accept: str | None) -> bytes:
+    def _document(
+        self, desc: Descriptor, path: str, what: str, accept: str | None
+    ) -> bytes:
         self._check_size(desc.size, what)
         data = self._docs.get(desc.digest) or self.documents.get(desc.digest)
         if data is None:
-            data, _ = self.client.get_document(path, what, self.max_document, accept)
+            data, _ = self.client.get_document(
+                path, what, desc.size, accept, exact=True
+            )
             actual = digest_of(data, desc.digest.split(":")[0])
             if actual != desc.digest:
-                raise DigestMismatchError(f"{what}: content digest is {actual}, expected {desc.digest}")
+                raise DigestMismatchError(
+                    f"{what}: content digest is {actual}, expected {desc.digest}"
+                )
             self.documents.put(desc.digest, data)
         self._docs[desc.digest] = data
         return data
 
     def fetch_manifest(self, desc: Descriptor) -> bytes:
         what = f"{self.name}: manifest {desc.digest}"
-        return self._document(desc, f"/manifests/{desc.digest}", what, media.ACCEPT_MANIFESTS)
+        return self._document(
+            desc, f"/manifests/{desc.digest}", what, media.ACCEPT_MANIFESTS
+        )
 
     def open_blob(self, desc: Descriptor) -> IO[bytes]:
         what = f"{self.name}: {'config' if desc.media_type in _CONFIG_TYPES else 'blob'} {desc.digest}"
-        if desc.media_type in _CONFIG_TYPES or (desc.media_type.endswith("+json") and desc.size <= self.max_document):
+        if desc.media_type in _CONFIG_TYPES or (
+            desc.media_type.endswith("+json") and desc.size <= self.max_document
+        ):
             return io.BytesIO(self._document(desc, f"/blobs/{desc.digest}", what, None))
-        return io.BufferedReader(BlobReader(self.client, desc, what), buffer_size=256 * 1024)
+        return io.BufferedReader(
+            BlobReader(self.client, desc, what), buffer_size=256 * 1024
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -315,7 +380,9 @@ def open_source(
     """The source for ``docker://REGISTRY/REPO[:TAG|@DIGEST]`` (``ref.docker``)."""
     d = ref.docker
     if d is None or not d.registry or not d.repository:
-        raise BadReferenceError(f"{ref!r}: not a registry reference (expected REGISTRY/REPOSITORY[:TAG|@DIGEST])")
+        raise BadReferenceError(
+            f"{ref!r}: not a registry reference (expected REGISTRY/REPOSITORY[:TAG|@DIGEST])"
+        )
     client = RegistryClient(
         d.registry,
         d.repository,
@@ -327,5 +394,3 @@ def open_source(
     )
     docs = DocumentCache.default() if document_cache else DocumentCache(None)
     return RegistrySource(ref, client, docs)
-
-
