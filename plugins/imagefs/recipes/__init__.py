@@ -72,11 +72,16 @@ class Context:
             return self._apts[arch]
 
     def packages(self, arch: str, names: list[str]) -> list[Package]:
+        """Resolved packages; the first call per arch resolves every recipe's list in one
+        ``apt-cache`` run (each run re-reads the package lists, about two seconds)."""
         with self._lock:
-            key = ("pkgs", arch, tuple(names))
-            if key not in self.memo:
-                self.memo[key] = self.apt(arch).resolve(names)
-            return self.memo[key]
+            resolved: dict[str, Package] = self.memo.setdefault(("pkgs", arch), {})
+            missing = [n for n in names if n not in resolved]
+            if missing:
+                wanted = sorted(set(missing) | {n for r in RECIPES.values() for n in r.packages.get(arch, ())})
+                for p in self.apt(arch).resolve(wanted):
+                    resolved[p.name] = p
+            return [resolved[n] for n in names]
 
     @property
     def created(self) -> str:
