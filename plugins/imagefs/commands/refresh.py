@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    shard = parse_shard(args.shard) if args.shard else None  # bad options fail before any work
     config, warnings = listings.validate(args.config, args.docs)
     for w in warnings:
         log.warning("%s", w)
@@ -57,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
         if not only:
             print("## imagefs refresh: no recipe-built snapshots selected")
             return 0
-    shard = parse_shard(args.shard) if args.shard else None
     bar = progress.progress_for(sys.stderr)
     try:
         outcomes = refresh(
