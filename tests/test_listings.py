@@ -123,3 +123,19 @@ def test_validate_raises_on_used_but_missing(tmp_path):
     cfg.write_text(textwrap.dedent(GOOD))
     with pytest.raises(ListingsError, match="a.md:1: snapshot 'ghost' is used by an article but not in"):
         validate(cfg, docs)
+
+
+def test_the_repo_config_is_valid_and_every_entry_has_its_snapshot():
+    """The committed docs/snapshots/listings.yml: valid, every recipe listed, every snapshot there."""
+    from conftest import ROOT
+    from imagefs.recipes import RECIPES
+    from imagefs.snapshot import load_snapshot
+
+    cfg = load(ROOT / "docs" / "snapshots" / "listings.yml")
+    assert set(RECIPES) <= {e.recipe for e in cfg.listings}, "every recipe has a listing"
+    for e in cfg.listings:
+        snap = load_snapshot(ROOT / "docs" / "snapshots", e.name)
+        assert snap.reference == e.image, e.name
+        assert snap.manifest_digest and snap.manifest_digest.startswith("sha256:"), e.name
+        if e.platform:
+            assert snap.platform == e.platform, e.name

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -281,3 +282,37 @@ def test_debian_minbase_reproducible_and_labelled(tmp_path):
     labels = cfg["config"]["Labels"]
     assert labels["org.imagefs.build.variant"] == "minbase" and labels["org.imagefs.build.tool"].startswith("mmdebstrap ")
     assert "mmdebstrap" in cfg["history"][0]["created_by"]
+
+
+@pytest.mark.slow
+def test_deb_reader_agrees_with_dpkg_deb():
+    """The pure-Python .deb reader sees exactly what dpkg-deb unpacks (names, types, modes, owners, sizes)."""
+    require_tool("dpkg-deb")
+    require_tool("apt-get")
+    ctx = recipes.Context(BUILD, sde=SDE)
+    for pkg in ctx.packages("amd64", ["base-files", "tzdata", "libc6"]):
+        path = ctx.apt("amd64").fetch(pkg)
+        ours = sorted((i.name, i.type, i.mode, i.uid, i.gid, i.size, i.linkname) for i, _ in iter_deb_members(path))
+        tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(path)], capture_output=True, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+            theirs = sorted((i.name, i.type, i.mode, i.uid, i.gid, i.size, i.linkname) for i in tf)
+        assert ours == theirs, pkg.name
+
+
+@pytest.mark.slow
+def test_layouts_unpack_with_umoci_and_skopeo(tmp_path):
+    """Peers read the recipe's layout: skopeo inspects it and umoci unpacks the same tree."""
+    require_tool("umoci")
+    require_tool("skopeo")
+    require_tool("apt-get")
+    r = recipes.build_recipe("distroless-static", recipes.Context(BUILD, sde=SDE, images_dir=tmp_path / "img"))
+    raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci:{r.layout}:latest"], capture_output=True, text=True, check=True).stdout
+    assert json.loads(raw)["layers"]
+    bundle = tmp_path / "bundle"
+    subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{r.layout}:latest", str(bundle)], capture_output=True, check=True)
+    rootfs = bundle / "rootfs"
+    unpacked = sorted(str(p.relative_to(rootfs)) for p in rootfs.rglob("*"))
+    _, (m,) = _read_layout(r.layout)
+    listed = sorted(_layer_members(r.layout, m["layers"][0]))
+    assert unpacked == listed
+    assert (rootfs / "etc" / "passwd").read_text().startswith("root:x:0:0:")
