@@ -301,3 +301,17 @@ def test_many_opaque_markers_and_deep_paths_are_iterative():
     assert infos[1].deleted == 3000
     assert len(tree.get("/" + deep).path) == 6000
     assert sum(1 for _ in tree.walk()) == len(tree)
+
+
+def test_symlink_walk_work_is_bounded(monkeypatch):
+    """Many writes through long symlink chains hit a work budget instead of going quadratic."""
+    import imagefs.merge as merge_module
+
+    monkeypatch.setattr(merge_module, "WALK_BUDGET", 150)  # one resolution of s29 costs ~90
+    chain = [L("s0", "d")] + [L(f"s{i}", f"s{i - 1}/./.") for i in range(1, 30)] + [D("d")]
+    writes = [F(f"s29/f{i}") for i in range(5)] + [L("x", "d")] + [F(f"s29/g{i}") for i in range(5)]
+    with pytest.raises(BudgetExceededError, match="path steps"):
+        build([chain, writes], symlinks="follow")
+    monkeypatch.setattr(merge_module, "WALK_BUDGET", 10**6)
+    tree, _ = build([chain, writes], symlinks="follow")
+    assert tree.get("/d/g4").type == "file"

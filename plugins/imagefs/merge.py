@@ -49,7 +49,11 @@ directory is an :class:`~imagefs.errors.InvalidImageError` naming the layer and 
 Docker's applier fails on them. When a later layer deletes or replaces a primary whose
 links survive, the first surviving link (by path) becomes the primary (it takes the
 inode's type: ``file``, ``symlink``...), the others point at it, and ``Entry.origin``
-records the (layer, member path) that holds the bytes, for the extractor.
+records the (layer, member path) that holds the bytes, for the extractor. Because a
+layer's whiteouts run before its entries, a hardlink to a lower file that the same layer
+whites out is refused whatever the tar order; and a duplicate path keeps only its last
+occurrence, so a hardlink can only bind to that one (appliers that replay the tar could
+bind to an earlier copy; no real writer produces either case).
 
 Statistics per layer: ``added`` paths new in the merged view after the layer,
 ``modified`` paths the layer rewrote that existed before it, ``deleted`` paths that
@@ -68,6 +72,7 @@ from .layer_index import LayerIndex, Row, paused_gc, row_entry
 from .tree import DIR, FILE, HARDLINK, ROOT, SYMLINK, Entry, LayerInfo, Tree
 
 SYMLINK_MODELS = ("overlay", "follow")
+WALK_BUDGET = 50_000_000  # path components walked through symlinks per merge
 
 
 def merge(
@@ -107,6 +112,9 @@ class _Merger:
         self.links: dict[str, list[Entry]] = {}  # primary path -> hardlink entries (may be stale)
         self.wasted: list[int] = []
         self.resolved: dict[str, str] = {}  # follow model: parent dir -> real dir (cleared on change)
+        # Path components walked while resolving symlinks, over the whole merge: a hostile
+        # layer alternating symlinks and writes through long chains cannot go quadratic.
+        self.walk_budget = WALK_BUDGET
         # per layer
         self.L = 0
         self.where = ""
@@ -317,6 +325,7 @@ class _Merger:
             stack = stack[1:]
         cur = ""
         hops = 0
+        budget = self.walk_budget - len(stack)
         while stack:
             c = stack.pop()
             if not c or c == ".":
@@ -337,9 +346,16 @@ class _Merger:
                 t = e.target or ""
                 if t.startswith("/"):
                     cur = ""
-                stack.extend(t.split("/")[::-1])
+                parts = t.split("/")
+                budget -= len(parts)
+                if budget < 0:
+                    raise BudgetExceededError(
+                        f"{self.where}: resolving symlinks took more than {WALK_BUDGET} path steps in this image"
+                    )
+                stack.extend(parts[::-1])
                 continue
             cur = nxt
+        self.walk_budget = budget
         if not follow_last:
             cur = cur + "/" + last if last not in ("", ".", "..") else cur
         return cur or ROOT
