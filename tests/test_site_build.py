@@ -28,7 +28,8 @@ def env(subprocess_env, monkeypatch):
 
 def test_mkdocs_strict_build_with_the_plugin(tmp_path, env):
     root = sf.write_site(tmp_path)
-    (root / "docs" / "snapshots" / "listings.yml").write_text("small: {image: oci:x}\nother: {image: oci:y}\n")
+    (root / "docs" / "snapshots" / "listings.yml").write_text(
+        "snapshots:\n  - {name: small, image: 'oci:x', description: d}\n  - {name: other, image: 'oci:y', description: d}\n")
     out = mkdocs_build(root, env)
     assert out.returncode == 0, out.stderr
     site = root / "site"
@@ -44,6 +45,8 @@ def test_mkdocs_strict_build_with_the_plugin(tmp_path, env):
     assert "imagefs imagefs-summary" in page and "imagefs imagefs-layers" in page
     assert 'id="imagefs-small-/etc/ssl/certs/ca.pem"' in page and "more…" not in page
     assert re.search(r'<a download href="\.\./\.\./snapshots/small\.json">', page)
+    assert ">browse</a>" not in page  # no link from the image's page to itself
+    assert '<a href="../images/small/">browse</a>' in article
     assert (site / "snapshots" / "small.json").is_file()
     assert not (site / "snapshots" / "listings.yml").exists()
     index = (site / "images" / "index.html").read_text()
@@ -73,7 +76,8 @@ def test_fence_already_in_mkdocs_yml_is_not_registered_twice(tmp_path, env):
 @pytest.mark.parametrize("setup, message", [
     (lambda root: (root / "docs" / "broken.md").write_text(BAD_FENCE),
      "broken.md: imagefs fence (snapshot small): option 'path': /nope is not in the image"),
-    (lambda root: (root / "docs" / "snapshots" / "listings.yml").write_text("small: {image: oci:x}\n"),
+    (lambda root: (root / "docs" / "snapshots" / "listings.yml").write_text(
+        "snapshots:\n  - {name: small, image: 'oci:x', description: d}\n"),
      "article.md uses snapshot 'other', which has no entry in"),
     (lambda root: (root / "mkdocs.yml").write_text(
         (root / "mkdocs.yml").read_text().replace("max_age_days: 0", "max_age_days: 30")),

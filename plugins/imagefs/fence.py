@@ -142,6 +142,8 @@ def format(src: str, language: str, class_name: str, options: dict[str, Any], md
     opts = _parse(src, options)
     name = opts["snapshot"]
     state.usage.append((state.page, name))
+    if "against" in opts:
+        state.usage.append((state.page, opts["against"]))
     view = opts["view"]
     snap = _load(name, "snapshot")
     tree = snap.tree
@@ -177,6 +179,8 @@ def format(src: str, language: str, class_name: str, options: dict[str, Any], md
     from .render.html import summary as r
 
     page_url = state.page_link(name, "/").split("#", 1)[0] if state.page_link else None
+    if page_url in ("./", "index.html"):  # the summary on the image's own page
+        page_url = None
     return r.render(snap, title=title, page_url=page_url)
 
 

@@ -220,9 +220,12 @@ class ImagefsPlugin(BasePlugin[ImagefsConfig]):
 
 
 def _names_in(doc: Any) -> set[str]:
-    """Snapshot names in a listings config: a mapping name -> source, or a list of {name: ...}."""
-    if isinstance(doc, dict) and isinstance(doc.get("listings"), (dict, list)):
-        doc = doc["listings"]
+    """Snapshot names in the listings config (``snapshots: [{name: ..., image: ...}]``, the
+    recipes' format; a plain mapping name -> source, or a list of ``{name: ...}``, also work)."""
+    for key in ("snapshots", "listings"):
+        if isinstance(doc, dict) and isinstance(doc.get(key), (dict, list)):
+            doc = doc[key]
+            break
     if isinstance(doc, dict):
         return {str(k) for k in doc}
     if isinstance(doc, list):

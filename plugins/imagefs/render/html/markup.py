@@ -57,7 +57,7 @@ def owner(entry: Entry) -> str:
 
 
 def date(mtime: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(mtime)) if mtime else ""
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(mtime))  # 0 too: reproducible builds use the epoch
 
 
 def entry_hover(entry: Entry) -> str:
