@@ -265,4 +265,5 @@ def test_recipe_rebuilt_only_when_inputs_change(tmp_path, monkeypatch, capsys):
     assert files(tmp_path) == first
     assert run_cli() == 0 and state["builds"] == 3, "the --check build is reused"
     assert files(tmp_path) != first
-    assert "/payload" in capsys.readouterr().out.split("- changed:")[1]
+    out = capsys.readouterr().out
+    assert "/payload" in out.split("- changed:")[1] and "recipe rebuilt" in out

@@ -274,6 +274,8 @@ def summary_markdown(outcomes: list[Outcome], *, limit: int = 20, check: bool = 
             lines.append("")
             continue
         lines.append(f"- digest: {_code(o.old_digest)} → {_code(o.new_digest)}")
+        if o.recipe_built:
+            lines.append("- recipe rebuilt: its inputs (package versions, recipe code, tools) changed")
         if o.status == CREATED:
             lines.append(f"- new snapshot: {len(o.added)} entries, {_bytes(o.size_delta or 0)} of files")
         elif o.status == UPDATED:
