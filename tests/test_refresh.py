@@ -194,6 +194,7 @@ def test_summary_escapes_hostile_names_and_truncates():
 def test_end_to_end_against_the_loopback_registry(tmp_path, monkeypatch, capsys):
     require_tool("docker-registry")
     require_tool("skopeo")
+    from registry.proxy import FaultProxy
     from registry.server import RegistryServer, skopeo_push
 
     monkeypatch.chdir(tmp_path)
@@ -227,6 +228,21 @@ def test_end_to_end_against_the_loopback_registry(tmp_path, monkeypatch, capsys)
         assert run_cli("--check") == 0
         assert run_cli() == 0
         assert files(tmp_path) == second, "the second refresh writes no byte"
+
+        # Through a counting proxy: an up-to-date refresh asks for manifests only, no blob byte.
+        proxy = FaultProxy(server.hostport).start()
+        try:
+            via = f"docker://{proxy.hostport}/test/app:latest"
+            write_config(tmp_path, [("app", via), ("local", "oci:images/local:latest")])
+            assert run_cli() == 0  # the configured reference changed: the snapshot is rewritten once
+            assert load_snapshot(snap_dir(tmp_path), "app").reference == via
+            proxy.requests.clear()
+            proxy.blob_bytes = 0
+            assert run_cli("--check") == 0
+            assert proxy.blob_bytes == 0
+            assert proxy.requests and all(r.is_manifest for r in proxy.requests)
+        finally:
+            proxy.stop()
     finally:
         server.stop()
 

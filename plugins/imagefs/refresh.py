@@ -6,7 +6,8 @@
    recipe whose input key is unchanged), sequentially, since they share the .deb cache;
 2. every selected image is resolved to its manifest digest (a registry answers a manifest
    HEAD/GET, no blob is read), in parallel with at most ``jobs`` workers;
-3. only snapshots whose stored ``manifest_digest`` differs (or that are missing) are listed
+3. only snapshots whose stored ``manifest_digest`` differs (or that are missing, or whose
+   config entry now names another reference or platform) are listed
    and rewritten, each with :func:`imagefs.snapshot.write_snapshot` (atomic: temp file and
    ``os.replace``), so an interrupted refresh leaves every snapshot old or new.
 
@@ -201,8 +202,9 @@ def _refresh_one(e: Listing, *, snapshots_dir, root: Path, check: bool, progress
         opts = dict(source_options) if is_registry(e.image) else {}
         with open_image(ref, e.platform, **opts) as image:
             out.new_digest = image.manifest_digest
-            if old is not None and old.manifest_digest == out.new_digest:
-                return out
+            if (old is not None and old.manifest_digest == out.new_digest and old.reference == e.image
+                    and (e.platform is None or old.platform == e.platform)):
+                return out  # same image, same config entry: nothing to write
             if check:
                 out.status = MISSING if old is None else STALE
                 return out
