@@ -56,7 +56,7 @@ def test_ci_runs_tests_strict_site_links_and_listings_check():
     ci = load("ci.yml")
     assert {"push", "pull_request", "schedule"} <= set(ci["on"])
     runs = " ".join(s.get("run", "") for s in ci["jobs"]["test"]["steps"])
-    assert "pytest" in runs and "mkdocs build --strict" in runs
+    assert "bash .ci/run" in runs and "mkdocs build --strict" in runs
     assert "imagefs refresh --check --recipes-only" in runs
     lychee = [s for s in ci["jobs"]["test"]["steps"] if "lychee" in s.get("uses", "")]
     assert lychee and "--offline" in lychee[0]["with"]["args"], "internal links only on push/PR"
