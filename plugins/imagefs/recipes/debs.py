@@ -67,7 +67,8 @@ class Apt:
             "-o", f"Dir::State::status={r / 'status'}",
             "-o", f"Dir::Cache={r / 'cache'}",
             "-o", "Debug::NoLocking=1",
-            "-o", "APT::Sandbox::User=root" if os.geteuid() == 0 else "APT::Sandbox::User=",
+            # As root, apt would hand downloads to the _apt user, who cannot write to build/.
+            *(["-o", "APT::Sandbox::User=root"] if os.geteuid() == 0 else []),
         ]
 
     def _run(self, tool: str, *args: str, cwd: Path | None = None) -> str:
