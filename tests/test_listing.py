@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 from fixtures import D, F, H, L, build_image, layer, oci_image, write_docker_archive
-from imagefs.oci_writer import ImageSpec
-
 from imagefs.cache import LayerCache
 from imagefs.errors import DigestMismatchError, InvalidImageError
 from imagefs.listing import index_layers, list_image
+from imagefs.oci_writer import ImageSpec
 from imagefs.sources import open_image
 from imagefs.tree import Tree
 
@@ -136,7 +135,7 @@ def test_index_layers_partial_cache(image, tmp_path, workers):
 
 
 def test_docker_archive_lists_the_same(image, tmp_path):
-    ref, written = image
+    _, written = image
     for oci_inside in (False, True):
         path = tmp_path / f"a{oci_inside}.tar"
         write_docker_archive(path, written, repo_tags=["t/x:1"], oci_inside=oci_inside)
@@ -150,7 +149,7 @@ def test_follow_model_is_passed_through(image):
 
 
 def test_source_options_go_to_open_image(monkeypatch, image):
-    import imagefs.sources as sources
+    from imagefs import sources
 
     ref, _ = image
     got = {}

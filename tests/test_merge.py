@@ -6,7 +6,6 @@ import io
 
 import pytest
 from fixtures import D, F, H, L, layer
-
 from imagefs.errors import BudgetExceededError, InvalidImageError, UsageError
 from imagefs.layer_index import index_layer
 from imagefs.merge import merge
@@ -315,3 +314,55 @@ def test_symlink_walk_work_is_bounded(monkeypatch):
     monkeypatch.setattr(merge_module, "WALK_BUDGET", 10**6)
     tree, _ = build([chain, writes], symlinks="follow")
     assert tree.get("/d/g4").type == "file"
+
+
+def _random_layer(rng) -> bytes:
+    names = ["a", "b", "a/b", "a/c", "b/c", "a/b/c", "c"]
+    ms = []
+    for _ in range(rng.randint(0, 6)):
+        n, k = rng.choice(names), rng.random()
+        d, _, base = n.rpartition("/")
+        if k < 0.35:
+            ms.append(F(n, b"x" * rng.randint(0, 5)))
+        elif k < 0.55:
+            ms.append(D(n))
+        elif k < 0.65:
+            ms.append(L(n, rng.choice(names)))
+        elif k < 0.72:
+            ms.append(H(n, rng.choice(names)))
+        elif k < 0.9:
+            ms.append(F((d + "/" if d else "") + ".wh." + base))
+        else:
+            ms.append(F((n + "/" if rng.random() < 0.7 else "") + ".wh..wh..opq"))
+    return layer(*ms)
+
+
+@pytest.mark.parametrize("model", ["overlay", "follow"])
+def test_stats_equal_their_definition_on_random_stacks(model):
+    """added/modified/deleted/wasted equal what comparing prefix merges says, on 300 random stacks."""
+    import random
+
+    rng = random.Random(20261129)
+    checked = 0
+    for _ in range(300):
+        tars = [_random_layer(rng) for _ in range(rng.randint(1, 4))]
+        indexes = [index_layer(io.BytesIO(t), where="l") for t in tars]
+        infos = [LayerInfo(i, "d") for i in range(len(tars))]
+        try:
+            final = merge(indexes, infos, symlinks=model)
+        except InvalidImageError:
+            continue
+        kept = {e.data_origin for e in final.entries() if e.type == "file"}
+        before: dict = {}
+        for i in range(len(tars)):
+            after = {e.path: e for e in merge(indexes[: i + 1], [LayerInfo(j, "d") for j in range(i + 1)], symlinks=model).entries()}
+            expected = (
+                sum(1 for p in after if p not in before),
+                sum(1 for p, e in after.items() if p in before and e.layer == i),
+                sum(1 for p in before if p not in after),
+                sum(e.size for e in after.values() if e.type == "file" and e.data_origin[0] == i and e.data_origin not in kept),
+            )
+            assert (infos[i].added, infos[i].modified, infos[i].deleted, infos[i].wasted) == expected, [ix.rows for ix in indexes]
+            before = after
+        checked += 1
+    assert checked > 150  # most random stacks are valid

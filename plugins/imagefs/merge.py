@@ -65,7 +65,7 @@ this layer and that a *later* layer deleted or replaced with no hardlink keeping
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .errors import BudgetExceededError, InvalidImageError, UsageError
 from .layer_index import LayerIndex, Row, paused_gc, row_entry
@@ -120,6 +120,9 @@ class _Merger:
         self.where = ""
         self.written: dict[str, bool] = {}  # path -> existed before this layer
         self.gone: set[str] = set()  # paths that existed before this layer and were removed
+        # Paths the fast path added (new, layer L) are counted, not put in ``written``;
+        # ``lost`` counts those the slow path later removed or took over.
+        self.lost = 0
 
     # -- one layer ------------------------------------------------------------------------
     def apply(self, L: int, ix: LayerIndex, info: LayerInfo) -> None:
@@ -127,6 +130,7 @@ class _Merger:
         self.where = f"layer {L} ({info.digest})" if info.digest else f"layer {L}"
         self.written = {}
         self.gone = set()
+        self.lost = 0
         self.wasted.append(0)
         E, K = self.E, self.K
         follow = self.follow
@@ -166,6 +170,7 @@ class _Merger:
         moved = ix.moved
         written = self.written
         gone = self.gone
+        fresh = 0
         for row in ix.rows:
             path = row[0]
             t = row[1]
@@ -174,8 +179,11 @@ class _Merger:
             if parent in K:
                 if t != HARDLINK and path not in E and not moved:
                     # The common case: a new path in an existing directory.
-                    if path not in written:
-                        written[path] = path in gone
+                    if (gone and path in gone) or (written and path in written):
+                        if path not in written:
+                            written[path] = True
+                    else:
+                        fresh += 1
                     E[path] = Entry(*row, None, (), 0, 0, L) if len(row) == 7 else Entry(*row, L)
                     K[parent][path[cut + 1 :]] = None
                     if t == DIR:
@@ -193,7 +201,7 @@ class _Merger:
                 # Like the appliers: remove what is at the link's path, then link.
                 if path in E:
                     if path not in written:
-                        written[path] = E[path].layer < L or path in gone
+                        self._take(E[path])
                     self._remove(path)
                 new = self._bind(row, path)
             else:
@@ -205,7 +213,8 @@ class _Merger:
                     new.origin = (L, moved[row[0]])
             self._put(new)
 
-        added = modified = 0
+        added = fresh - self.lost
+        modified = 0
         for p, existed in self.written.items():
             cur = E.get(p)
             if cur is not None and cur.layer == L:
@@ -232,7 +241,10 @@ class _Merger:
         p = new.path
         old = E.get(p)
         if p not in self.written:
-            self.written[p] = (old is not None and old.layer < self.L) or p in self.gone
+            if old is not None:
+                self._take(old)
+            else:
+                self.written[p] = p in self.gone
         if old is not None:
             if old.type == DIR and new.type == DIR:
                 E[p] = new  # children stay
@@ -245,6 +257,15 @@ class _Merger:
             K[p] = {}
         elif new.type == SYMLINK and self.follow:
             self.resolved.clear()
+
+    def _take(self, old: Entry) -> None:
+        """The slow path touches ``old``, not yet in ``written``: record whether it is lower."""
+        p = old.path
+        if old.layer == self.L:  # added by the fast path in this layer
+            self.lost += 1
+            self.written[p] = False
+        else:
+            self.written[p] = old.layer < self.L or p in self.gone
 
     def _remove(self, p: str) -> None:
         self._removed(self.tree.remove(p))
@@ -261,8 +282,14 @@ class _Merger:
             self.resolved.clear()
         for e in removed:
             p = e.path
-            if e.layer < L or written.get(p):
+            if e.layer < L:
                 gone.add(p)
+            elif e.layer == L:
+                w = written.get(p)
+                if w:
+                    gone.add(p)
+                elif w is None:  # a fast-path addition, removed again
+                    self.lost += 1
             t = e.type
             if t == DIR or t == HARDLINK:
                 continue
