@@ -102,10 +102,17 @@ def test_disabled_plugin_does_nothing(tmp_path, env):
     assert "imagefs.css" not in (site / "article" / "index.html").read_text()
 
 
-def test_zensical_builds_the_listings_with_the_fence_alone(tmp_path, env):
+def _zensical() -> str:
     exe = shutil.which("zensical")
     if exe is None:
-        pytest.skip("zensical is not installed (pip install zensical)") if not sf.IN_CI else pytest.fail("zensical missing")
+        if sf.IN_CI:
+            pytest.fail("zensical is not installed; it is in requirements-test.txt")
+        pytest.skip("zensical is not installed (pip install zensical)")
+    return exe
+
+
+def test_zensical_builds_the_listings_with_the_fence_alone(tmp_path, env):
+    exe = _zensical()
     root = sf.write_site(tmp_path, plugin=False)
     out = subprocess.run([exe, "build"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -117,9 +124,7 @@ def test_zensical_builds_the_listings_with_the_fence_alone(tmp_path, env):
 
 
 def test_zensical_fails_on_a_bad_fence(tmp_path, env):
-    exe = shutil.which("zensical")
-    if exe is None:
-        pytest.skip("zensical is not installed")
+    exe = _zensical()
     root = sf.write_site(tmp_path, plugin=False)
     (root / "docs" / "broken.md").write_text(BAD_FENCE)
     out = subprocess.run([exe, "build"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
