@@ -283,3 +283,23 @@ def test_recipe_rebuilt_only_when_inputs_change(tmp_path, monkeypatch, capsys):
     assert files(tmp_path) != first
     out = capsys.readouterr().out
     assert "/payload" in out.split("- changed:")[1] and "recipe rebuilt" in out
+
+
+def test_force_relists_but_touches_only_snapshots_whose_listing_changed(project, capsys):
+    """After an engine change the digest is the same but the listing may not be: --force
+    re-lists everything and rewrites only the files whose bytes differ."""
+    assert run_cli() == 0
+    before = files(project)
+    path = snap_dir(project) / "one.json"
+    doc = json.loads(path.read_bytes())
+    doc["entries"] = [x for x in doc["entries"] if x["path"] != "/etc/app.conf"]  # an "old engine" listing
+    path.write_text(json.dumps(doc))
+    assert run_cli() == 0 and files(project)["one.json"] != before["one.json"], "same digest: a plain refresh keeps it"
+    capsys.readouterr()
+    assert run_cli("--force") == 0
+    out = capsys.readouterr().out
+    after = files(project)
+    assert after["one.json"][0] == before["one.json"][0], "re-listed to the exact original bytes"
+    assert after["two.json"] == before["two.json"], "an exact snapshot is not touched (same mtime)"
+    assert "1 unchanged, 1 updated" in out and "/etc/app.conf" in out.split("- added:")[1]
+    assert run_cli("--force", "--check") == 2

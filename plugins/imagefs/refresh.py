@@ -111,8 +111,10 @@ def refresh(
     progress: Any = None,
     source_options: dict[str, Any] | None = None,
     on_written: Callable[[Outcome], None] | None = None,
+    force: bool = False,
 ) -> list[Outcome]:
     """Bring the selected snapshots up to date (or, with ``check``, report which are not)."""
+    force = force and not check  # --check never writes, so it never re-lists an up-to-date image
     root = Path(root).resolve()
     build = Path(build_dir) if build_dir else root / "build"
     entries = select(config, only=only, shard=shard)
@@ -150,7 +152,7 @@ def refresh(
             if stop.is_set():
                 raise _Cancelled()
             out = _refresh_one(e, snapshots_dir=snapshots_dir, root=root, check=check, progress=progress,
-                               source_options=source_options or {}, stop=stop)
+                               source_options=source_options or {}, stop=stop, force=force)
             out.recipe_built = bool(e.recipe and e.recipe in built)
             if out.status in (UPDATED, CREATED) and on_written:
                 on_written(out)
@@ -183,7 +185,7 @@ class _Cancelled(Exception):
 
 
 def _refresh_one(e: Listing, *, snapshots_dir, root: Path, check: bool, progress, source_options,
-                 stop: threading.Event) -> Outcome:
+                 stop: threading.Event, force: bool = False) -> Outcome:
     from .diff import diff_trees
     from .listing import list_image
     from .snapshot import load_snapshot, write_snapshot
@@ -196,14 +198,15 @@ def _refresh_one(e: Listing, *, snapshots_dir, root: Path, check: bool, progress
         pass
     except ImagefsError as err:  # a corrupt snapshot is regenerated
         log.warning("%s: existing snapshot unreadable (%s); regenerating", e.name, err)
+    old_bytes = old.path.read_bytes() if old is not None else b""
     out = Outcome(e.name, e.image, UNCHANGED, old_digest=old.manifest_digest if old else None)
     try:
         ref = local_ref(e.image, root)
         opts = dict(source_options) if is_registry(e.image) else {}
         with open_image(ref, e.platform, **opts) as image:
             out.new_digest = image.manifest_digest
-            if (old is not None and old.manifest_digest == out.new_digest and old.reference == e.image
-                    and (e.platform is None or old.platform == e.platform)):
+            if (not force and old is not None and old.manifest_digest == out.new_digest
+                    and old.reference == e.image and (e.platform is None or old.platform == e.platform)):
                 return out  # same image, same config entry: nothing to write
             if check:
                 out.status = MISSING if old is None else STALE
@@ -217,7 +220,9 @@ def _refresh_one(e: Listing, *, snapshots_dir, root: Path, check: bool, progress
     platform = e.platform or (tree.image.platform if tree.image else None)
     if stop.is_set():
         raise _Cancelled()
-    write_snapshot(snapshots_dir, e.name, tree, reference=e.image, platform=platform)
+    path = write_snapshot(snapshots_dir, e.name, tree, reference=e.image, platform=platform)
+    if old is not None and force and path.read_bytes() == old_bytes:
+        return out  # --force re-listed an image whose snapshot was already exact
     out.status = CREATED if old is None else UPDATED
     if old is not None:
         d = diff_trees(old.tree, tree)

@@ -30,6 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--check", action="store_true", help="write no snapshot; exit 1 if any is stale or missing")
     p.add_argument("--only", action="append", metavar="NAME", help="refresh only this snapshot (repeatable)")
     p.add_argument("--shard", metavar="I/N", help="refresh the I-th of N slices of the config (CI matrix)")
+    p.add_argument("--force", action="store_true",
+                   help="re-list every selected image even if its digest is unchanged (after an engine change); "
+                   "files whose bytes stay the same are not touched")
     p.add_argument("--offline", action="store_true", help="skip registry images (with a warning)")
     p.add_argument("--recipes-only", action="store_true", help="only snapshots built from recipes")
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="images resolved/listed in parallel (default: %(default)s)")
@@ -47,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    if args.force and args.check:
+        raise UsageError("--force and --check cannot be combined: --check never writes")
     shard = parse_shard(args.shard) if args.shard else None  # bad options fail before any work
     config, warnings = listings.validate(args.config, args.docs)
     for w in warnings:
@@ -63,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         outcomes = refresh(
             config, snapshots_dir=args.dir or Path(args.config).parent, root=".", build_dir=args.build_dir,
             check=args.check, only=only, shard=shard, offline=args.offline, jobs=args.jobs, progress=bar,
+            force=args.force,
         )
     finally:
         if bar is not None:
