@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
 
-from imagefs.recipes import Context  # noqa: E402
-from imagefs.recipes.debs import iter_deb_members  # noqa: E402
+from imagefs.recipes import Context
+from imagefs.recipes.debs import iter_deb_members
 
 
 def best(fn, n: int = 5) -> float:
@@ -53,7 +53,7 @@ def main(names: list[str]) -> None:
     print(f"{'package':<14} {'ours s':>8} {'fsys-tar s':>10} {'dpkg-deb -x s':>13} {'ours/fsys':>9} {'ours/-x':>8}")
     for pkg in ctx.packages("amd64", names):
         path = ctx.apt("amd64").fetch(pkg)
-        a, b, c = best(lambda: ours(path)), best(lambda: fsys_tarfile(path)), best(lambda: extract(path))
+        a, b, c = (best(lambda p=path, f=f: f(p)) for f in (ours, fsys_tarfile, extract))
         print(f"{pkg.name:<14} {a:8.3f} {b:10.3f} {c:13.3f} {a / b:9.2f} {a / c:8.2f}")
 
 

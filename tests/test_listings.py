@@ -6,8 +6,15 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-
-from imagefs.listings import ListingsError, cross_check, fences_in, load, parse, used_snapshots, validate
+from imagefs.listings import (
+    ListingsError,
+    cross_check,
+    fences_in,
+    load,
+    parse,
+    used_snapshots,
+    validate,
+)
 
 GOOD = """\
 snapshots:

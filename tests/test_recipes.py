@@ -14,7 +14,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, require_tool
 from imagefs import recipes
 from imagefs.errors import ImagefsError

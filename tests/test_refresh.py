@@ -9,13 +9,20 @@ import logging
 from pathlib import Path
 
 import pytest
-
 from conftest import require_tool
 from fixtures import D, F, H, L, layer, oci_image
 from imagefs import cli
 from imagefs.errors import UsageError
 from imagefs.listings import parse
-from imagefs.refresh import UNCHANGED, UPDATED, Outcome, parse_shard, refresh, select, summary_markdown
+from imagefs.refresh import (
+    UNCHANGED,
+    UPDATED,
+    Outcome,
+    parse_shard,
+    refresh,
+    select,
+    summary_markdown,
+)
 from imagefs.snapshot import load_snapshot
 
 

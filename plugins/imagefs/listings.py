@@ -89,7 +89,7 @@ def parse(text: str, path: Path) -> Config:
     """Validate the YAML text of a listings config."""
     where = str(path)
     try:
-        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        doc = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f":{mark.line + 1}" if mark else ""
@@ -163,7 +163,7 @@ def load(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
 # --- what the articles use ----------------------------------------------------------------
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*imagefs\b[^\n]*\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$",
-                    re.M | re.S)
+                    re.MULTILINE | re.DOTALL)
 
 
 def fences_in(text: str) -> list[tuple[int, dict[str, Any] | None]]:

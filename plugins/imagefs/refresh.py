@@ -22,10 +22,11 @@ import html
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import ImagefsError, NotFoundError, UsageError
 from .listings import Config, Listing
@@ -165,10 +166,10 @@ def refresh(
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="refresh") as pool:
         futures = {pool.submit(one, e): e for e in todo}
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for f in pending:
             f.cancel()
-        for f in futures:
+        for f, entry in futures.items():
             if f.cancelled():
                 continue
             exc = f.exception()
@@ -176,7 +177,7 @@ def refresh(
                 continue
             if exc is not None:
                 raise exc
-            outcomes[futures[f].name] = f.result()
+            outcomes[entry.name] = f.result()
     return [outcomes[e.name] for e in entries if e.name in outcomes]
 
 

@@ -20,13 +20,20 @@ import os
 import shutil
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ImagefsError, NotFoundError
-from ..oci_writer import ImageSpec, WrittenImage, build_image, canonical_json, write_oci_layout
+from ..oci_writer import (
+    ImageSpec,
+    WrittenImage,
+    build_image,
+    canonical_json,
+    write_oci_layout,
+)
 from ..platform import Platform
 from . import images as _img
 from .debs import Apt, Package
@@ -85,7 +92,7 @@ class Context:
 
     @property
     def created(self) -> str:
-        return datetime.fromtimestamp(self.sde, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return datetime.fromtimestamp(self.sde, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -144,7 +151,7 @@ def _base(ctx: Context) -> list[WrittenImage]:
 
 def _go_tools(ctx: Context) -> dict[str, str]:
     go = shutil.which("go")
-    version = subprocess.run([go, "version"], capture_output=True, text=True).stdout.strip() if go else "missing"
+    version = subprocess.run([go, "version"], check=False, capture_output=True, text=True).stdout.strip() if go else "missing"
     return {"go": version}
 
 

@@ -21,9 +21,9 @@ import shutil
 import subprocess
 import tarfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import ImagefsError, NotFoundError
 
@@ -75,7 +75,7 @@ class Apt:
         if not shutil.which(tool):
             raise ImagefsError(f"{tool} is not installed; the recipes need Debian's apt (see .ci/apt-packages.txt)")
         cmd = [tool, *self._opts(), *args]
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+        proc = subprocess.run(cmd, check=False, cwd=cwd, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise ImagefsError(f"{' '.join(cmd[:1] + list(args[:2]))} for {self.arch} failed: {last}")

@@ -64,7 +64,7 @@ def ca_bundle(fs_certs: dict[str, bytes]) -> bytes:
     return out
 
 
-def static_layer(ctx: "Context", arch: str) -> bytes:
+def static_layer(ctx: Context, arch: str) -> bytes:
     """One layer: the distroless/static content for ``arch``."""
     key = ("static", arch)
     if key in ctx.memo:
@@ -98,7 +98,7 @@ def static_layer(ctx: "Context", arch: str) -> bytes:
     return tar
 
 
-def base_layer(ctx: "Context", arch: str) -> bytes:
+def base_layer(ctx: Context, arch: str) -> bytes:
     """The second layer of distroless-base: glibc, libssl and openssl, unpacked as shipped."""
     apt = ctx.apt(arch)
     fs = RootFS()
@@ -107,7 +107,7 @@ def base_layer(ctx: "Context", arch: str) -> bytes:
     return fs.layer_tar(ctx.sde)
 
 
-def go_binary(ctx: "Context") -> bytes:
+def go_binary(ctx: Context) -> bytes:
     """The static ``hello`` binary, built reproducibly with Debian's golang-go."""
     if "go" in ctx.memo:
         return ctx.memo["go"]
@@ -133,7 +133,7 @@ def go_binary(ctx: "Context") -> bytes:
         out = Path(tmp) / "hello"
         proc = subprocess.run(
             [go, "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", str(out), "."],
-            cwd=src, env=env, capture_output=True, text=True,
+            check=False, cwd=src, env=env, capture_output=True, text=True,
         )
         if proc.returncode != 0:
             raise ImagefsError(f"go build of {GO_SOURCE} failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -141,13 +141,13 @@ def go_binary(ctx: "Context") -> bytes:
     return data
 
 
-def go_layer(ctx: "Context") -> bytes:
+def go_layer(ctx: Context) -> bytes:
     fs = RootFS()
     fs.file("hello", go_binary(ctx), mode=0o755)
     return fs.layer_tar(ctx.sde)
 
 
-def multilayer_layers(ctx: "Context") -> list[bytes]:
+def multilayer_layers(ctx: Context) -> list[bytes]:
     """Four layers that exercise the merge: deletions, a replaced directory, an opaque
     directory, hardlinks and symlinks, on top of real Debian content."""
     apt = ctx.apt("amd64")
@@ -198,11 +198,11 @@ def mmdebstrap_version() -> str:
     tool = shutil.which("mmdebstrap")
     if not tool:
         raise ImagefsError("mmdebstrap is not installed; apt-get install mmdebstrap (listed in .ci/apt-packages.txt)")
-    out = subprocess.run([tool, "--version"], capture_output=True, text=True).stdout.strip()
+    out = subprocess.run([tool, "--version"], check=False, capture_output=True, text=True).stdout.strip()
     return out.split()[-1] if out else "unknown"
 
 
-def minbase_layer(ctx: "Context") -> bytes:
+def minbase_layer(ctx: Context) -> bytes:
     """``mmdebstrap --variant=minbase --mode=root`` of the suite, packed into one layer."""
     if os.geteuid() != 0:
         raise ImagefsError("debian-minbase needs root (mmdebstrap --mode=root); run the refresh as root or skip it with --only")
@@ -212,7 +212,7 @@ def minbase_layer(ctx: "Context") -> bytes:
         env = {**os.environ, "SOURCE_DATE_EPOCH": str(ctx.sde), "LC_ALL": "C"}
         proc = subprocess.run(
             ["mmdebstrap", "--quiet", "--variant=minbase", "--mode=root", "--format=directory", SUITE, str(target)],
-            env=env, capture_output=True, text=True,
+            check=False, env=env, capture_output=True, text=True,
         )
         if proc.returncode != 0:
             raise ImagefsError(f"mmdebstrap failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")

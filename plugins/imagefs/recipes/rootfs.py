@@ -156,7 +156,7 @@ def dir_to_members(root: Path) -> list[TarMember]:
             paths.append((os.path.relpath(full, root), full))
     for rel, full in sorted(paths):
         st = os.lstat(full)
-        kw = dict(mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid, mtime=int(st.st_mtime))
+        kw: dict = {"mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid, "mtime": int(st.st_mtime)}
         if stat.S_ISDIR(st.st_mode):
             out.append(TarMember(rel, "dir", **kw))
         elif stat.S_ISLNK(st.st_mode):
