@@ -1,0 +1,3 @@
+module imagefs.example/hello
+
+go 1.19
