@@ -1,0 +1,211 @@
+"""imagefs against real peers, on a real image: umoci and skopeo (Debian's packages).
+
+tests/peers/umoci_image.py builds a three-layer image with umoci from Debian package
+content (busybox-static, hostname, netbase, tzdata, libcap2-bin): two layers made by
+``umoci repack`` (umoci computes the changeset and writes the whiteouts) and one hand-made
+layer added with ``umoci raw add-layer``. Together they delete files and directories,
+replace a directory by a file and by a symlink, make a directory opaque, whiteout and
+re-create in one layer, hardlink within and across layers, delete a hardlinked file,
+carry setuid, setgid and sticky bits, other owners, a fifo, a device and a capability.
+
+The oracle is ``umoci unpack --rootless``: the merged filesystem it writes to disk, read
+back with ``os.lstat``. The test asserts that the entry set of ``imagefs list --format json``
+(path, type, mode, uid, gid, size, target), the hardlink groups and the xattr names equal
+the disk's, with these documented exceptions only:
+
+1. Owners: a rootless unpack cannot chown, so the disk owner is the caller; umoci keeps
+   the image's owner in the ``user.rootlesscontainers`` xattr (protobuf uid/gid), which
+   is what is compared (absent = 0:0). That xattr is not an image xattr and is ignored.
+2. Devices: a rootless unpack writes an empty regular file in place of a char or block
+   device ("creating empty file in place of device"); a device in the listing is
+   compared as a regular file of the same mode and size 0.
+3. Hardlinks: on disk, every name of an inode is a regular file (nlink > 1); in the
+   listing, one name is the file and the others are ``hardlink`` entries naming it. Both
+   are compared as regular files with the inode's size, and the groups of names sharing
+   an inode must be equal.
+4. Sizes are compared for regular files only: a directory's size on disk is the file
+   system's, a symlink's is its target's length (the target itself is compared).
+5. Writes below a symlinked directory: an upper ``lib64/ld-peer.so`` with no ``lib64/``
+   entry, over a lower ``lib64 -> usr/lib``. umoci, a flattening applier, writes through
+   the link (``/usr/lib/ld-peer.so``; ``/lib64`` stays a symlink); imagefs's default
+   overlay model (Docker's overlay2, containerd's overlayfs) makes ``/lib64`` an implicit
+   directory (0755, 0:0) holding ``ld-peer.so``. Under the overlay model exactly these
+   three paths differ, as computed by ``overlay_view``; nothing else may.
+6. The root directory is not an entry (umoci's layers carry a ``./`` entry; it is the
+   rootfs directory itself). Modification times are not compared.
+
+skopeo is the second peer: ``skopeo copy`` of the same image to a ``docker-archive`` (the
+classic ``docker save`` layout, uncompressed layers), to an OCI layout recompressed with
+zstd, and to an ``oci-archive``. imagefs must list each copy exactly as it lists the
+original (every field, layer attribution included).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import require_tool
+from peers import debs, umoci_image
+from peers.rootfs import Record, from_listing, walk
+
+pytestmark = pytest.mark.slow
+
+
+def imagefs_json(ref: str, env: dict[str, str], *extra: str) -> dict:
+    cmd = [sys.executable, "-m", "imagefs", "list", "--format", "json", *extra, ref]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr}"
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def peer_image(tmp_path_factory):
+    require_tool("umoci")
+    require_tool("dpkg-deb")
+    require_tool("apt-get")
+    work = tmp_path_factory.mktemp("umoci-peer")
+    try:
+        return umoci_image.build(work)
+    except debs.Unavailable as err:
+        if require_tool.__globals__["IN_CI"]:
+            pytest.fail(f"Debian packages for the peer image: {err}")
+        pytest.skip(f"Debian packages for the peer image: {err}")
+
+
+@pytest.fixture(scope="module")
+def unpacked(peer_image):
+    bundle = peer_image.work / "unpacked"
+    umoci_image.umoci("unpack", "--rootless", "--image", f"{peer_image.layout}:{peer_image.tag}", bundle)
+    return walk(bundle / "rootfs")
+
+
+@pytest.fixture(scope="module")
+def listing(peer_image):
+    from conftest import ROOT
+    import os
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / "plugins")
+    return imagefs_json(peer_image.ref, env, "--no-cache")
+
+
+def overlay_view(disk: dict[str, Record]) -> dict[str, Record]:
+    """Exception 5: what the overlay model makes of umoci's write-through of /lib64."""
+    view = dict(disk)
+    written = view.pop("/usr/lib/ld-peer.so")
+    assert view["/lib64"] == Record("symlink", 0o777, 0, 0, 0, "usr/lib"), "the builder's /lib64 symlink changed"
+    view["/lib64"] = Record("dir", 0o755, 0, 0, 0, None)
+    view["/lib64/ld-peer.so"] = written
+    return view
+
+
+def device_as_file(records: dict[str, Record]) -> dict[str, Record]:
+    """Exception 2: a device in the listing compares as an empty regular file."""
+    return {
+        p: Record("file", r.mode, r.uid, r.gid, 0, None) if r.type in ("char", "block") else r
+        for p, r in records.items()
+    }
+
+
+def diff(expected: dict[str, Record], got: dict[str, Record]) -> list[str]:
+    lines = []
+    for p in sorted(expected.keys() | got.keys()):
+        if expected.get(p) != got.get(p):
+            lines.append(f"{p}: umoci {expected.get(p)} imagefs {got.get(p)}")
+    return lines
+
+
+# The builder really made what the cases say (read from umoci's unpack): if umoci changed
+# how it writes these, the comparison below would prove less than it claims.
+DISK_CASES = [
+    pytest.param("/etc/rpc", None, id="file-deleted"),
+    pytest.param("/var/gone", None, id="dir-deleted"),
+    pytest.param("/opt/app/sub", None, id="dir-replaced-then-parent-whited-out"),
+    pytest.param("/opt/app/new", Record("file", 0o644, 0, 0, 4, None), id="whiteout-then-recreate-same-layer"),
+    pytest.param("/srv/data", Record("symlink", 0o777, 0, 0, 0, "../opt/app"), id="dir-replaced-by-symlink"),
+    pytest.param("/etc/conf.d/one", None, id="opaque-hides-lower"),
+    pytest.param("/etc/conf.d/three", Record("file", 0o644, 0, 0, 6, None), id="opaque-keeps-same-layer"),
+    pytest.param("/bin/ypdomainname", None, id="symlink-whited-out"),
+    pytest.param("/bin/domainname", Record("symlink", 0o777, 0, 0, 0, "hostname"), id="symlink-kept"),
+    pytest.param("/usr/bin/su-peer", None, id="hardlinked-file-whited-out"),
+    pytest.param("/usr/bin/su-peer-link", "setuid-file", id="setuid-hardlink-survives"),
+    pytest.param("/etc/services", "mode-0600", id="metadata-only-change"),
+    pytest.param("/tmp", Record("dir", 0o1777, 0, 0, 0, None), id="sticky-dir"),
+    pytest.param("/srv/shared", Record("dir", 0o2775, 0, 0, 0, None), id="setgid-dir"),
+    pytest.param("/run/initctl", Record("fifo", 0o600, 0, 0, 0, None), id="fifo"),
+    pytest.param("/home/user", Record("dir", 0o700, 1000, 1000, 0, None), id="owner-1000"),
+    pytest.param("/var/www", Record("dir", 0o2775, 33, 33, 0, None), id="owner-33"),
+    pytest.param("/dev/null", Record("file", 0o666, 0, 0, 0, None), id="device-as-empty-file"),
+    pytest.param("/usr/lib/ld-peer.so", Record("file", 0o755, 0, 0, 7, None), id="write-through-symlinked-dir"),
+]
+
+
+@pytest.mark.parametrize("path,expected", DISK_CASES)
+def test_builder_made_the_case(unpacked, path, expected):
+    got = unpacked.records.get(path)
+    if expected == "setuid-file":
+        assert got is not None and got.type == "file" and got.mode == 0o4755
+    elif expected == "mode-0600":
+        assert got is not None and got.type == "file" and got.mode == 0o600
+    else:
+        assert got == expected
+
+
+def test_listing_matches_umoci_unpack(unpacked, listing):
+    got = from_listing(listing)
+    assert len(unpacked.records) > 1500, "the peer image lost its package content"
+    problems = diff(overlay_view(unpacked.records), device_as_file(got.records))
+    assert not problems, f"{len(problems)} paths differ:\n" + "\n".join(problems[:50])
+
+
+def test_hardlink_groups_match(unpacked, listing):
+    got = from_listing(listing)
+    assert unpacked.link_groups, "the peer image has no hardlinks"
+    assert got.link_groups == unpacked.link_groups
+
+
+def test_xattr_names_match(unpacked, listing):
+    got = from_listing(listing)
+    assert unpacked.xattrs == {"/sbin/getcap-peer": ("security.capability",)}
+    assert got.xattrs == unpacked.xattrs
+
+
+def test_layer_attribution(listing, peer_image):
+    """Spot checks of which layer last wrote a path (umoci has no notion of this)."""
+    layer = {e["path"]: e["layer"] for e in listing["entries"]}
+    assert layer["/bin/busybox"] == 0
+    assert layer["/sbin/capsh"] == 1
+    assert layer["/opt/app/new"] == 2
+    assert layer["/etc/services"] == 1  # the chmod rewrote it
+    assert len(listing["image"]["layers"]) == 3
+
+
+@pytest.mark.parametrize(
+    "transport,args",
+    [
+        pytest.param("docker-archive", [], id="docker-archive-classic-uncompressed"),
+        pytest.param("oci", ["--dest-compress", "--dest-compress-format", "zstd"], id="oci-recompressed-zstd"),
+        pytest.param("oci-archive", [], id="oci-archive"),
+    ],
+)
+def test_skopeo_copy_lists_the_same(peer_image, listing, transport, args, tmp_path, subprocess_env):
+    require_tool("skopeo")
+    dest = {
+        "docker-archive": f"docker-archive:{tmp_path / 'image.tar'}:peer/image:final",
+        "oci": f"oci:{tmp_path / 'zstd'}:final",
+        "oci-archive": f"oci-archive:{tmp_path / 'image-oci.tar'}:final",
+    }[transport]
+    proc = subprocess.run(
+        ["skopeo", "copy", "-q", *args, peer_image.ref, dest], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    assert proc.returncode == 0, proc.stderr
+    copy = imagefs_json(dest, subprocess_env, "--no-cache")
+    assert copy["entries"] == listing["entries"]
+    assert [layer["diff_id"] for layer in copy["image"]["layers"]] == [
+        layer["diff_id"] for layer in listing["image"]["layers"]
+    ]
