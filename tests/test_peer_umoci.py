@@ -43,13 +43,14 @@ original (every field, layer attribution included).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import require_tool
+from conftest import IN_CI, ROOT, require_tool
 from peers import debs, umoci_image
 from peers.rootfs import Record, from_listing, walk
 
@@ -72,7 +73,7 @@ def peer_image(tmp_path_factory):
     try:
         return umoci_image.build(work)
     except debs.Unavailable as err:
-        if require_tool.__globals__["IN_CI"]:
+        if IN_CI:
             pytest.fail(f"Debian packages for the peer image: {err}")
         pytest.skip(f"Debian packages for the peer image: {err}")
 
@@ -86,9 +87,6 @@ def unpacked(peer_image):
 
 @pytest.fixture(scope="module")
 def listing(peer_image):
-    from conftest import ROOT
-    import os
-
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT / "plugins")
     return imagefs_json(peer_image.ref, env, "--no-cache")
@@ -125,8 +123,10 @@ def diff(expected: dict[str, Record], got: dict[str, Record]) -> list[str]:
 DISK_CASES = [
     pytest.param("/etc/rpc", None, id="file-deleted"),
     pytest.param("/var/gone", None, id="dir-deleted"),
-    pytest.param("/opt/app/sub", None, id="dir-replaced-then-parent-whited-out"),
-    pytest.param("/opt/app/new", Record("file", 0o644, 0, 0, 4, None), id="whiteout-then-recreate-same-layer"),
+    pytest.param("/opt/app/sub", Record("file", 0o644, 0, 0, 11, None), id="dir-replaced-by-file"),
+    pytest.param("/opt/redo/old", None, id="whiteout-hides-lower"),
+    pytest.param("/opt/redo", Record("dir", 0o750, 0, 0, 0, None), id="whiteout-then-recreate-dir-same-layer"),
+    pytest.param("/opt/redo/new", Record("file", 0o644, 0, 0, 4, None), id="whiteout-then-recreate-file-same-layer"),
     pytest.param("/srv/data", Record("symlink", 0o777, 0, 0, 0, "../opt/app"), id="dir-replaced-by-symlink"),
     pytest.param("/etc/conf.d/one", None, id="opaque-hides-lower"),
     pytest.param("/etc/conf.d/three", Record("file", 0o644, 0, 0, 6, None), id="opaque-keeps-same-layer"),
@@ -180,7 +180,8 @@ def test_layer_attribution(listing, peer_image):
     layer = {e["path"]: e["layer"] for e in listing["entries"]}
     assert layer["/bin/busybox"] == 0
     assert layer["/sbin/capsh"] == 1
-    assert layer["/opt/app/new"] == 2
+    assert layer["/opt/redo/new"] == 2
+    assert layer["/opt/app/sub"] == 1
     assert layer["/etc/services"] == 1  # the chmod rewrote it
     assert len(listing["image"]["layers"]) == 3
 

@@ -32,7 +32,7 @@ CASES = {
         "package files: busybox-static, hostname (symlinks to /bin/hostname), netbase, tzdata",
         "setuid file /usr/bin/su-peer (4755) and its hardlink /usr/bin/su-peer-link",
         "sticky /tmp (1777), setgid dir /srv/shared (2775), a fifo /run/initctl",
-        "dir symlink /lib64 -> usr/lib; /etc/conf.d/{one,two}; /var/gone/*; /opt/app/sub/*; /srv/data/*",
+        "dir symlink /lib64 -> usr/lib; /etc/conf.d/{one,two}; /var/gone/*; /opt/app/sub/*; /opt/redo/*; /srv/data/*",
     ],
     1: [
         "file deleted: /etc/rpc (umoci writes .wh.rpc)",
@@ -45,7 +45,7 @@ CASES = {
     ],
     2: [
         "opaque dir: /etc/conf.d/.wh..wh..opq plus a new /etc/conf.d/three",
-        "whiteout then re-create in one layer: /opt/.wh.app before /opt/app/new",
+        "whiteout then re-create in one layer: /opt/.wh.redo before /opt/redo/ (0750) and /opt/redo/new",
         "whiteout of a symlink: /bin/.wh.ypdomainname",
         "whiteout of a hardlinked file: /usr/bin/.wh.su-peer (its links survive)",
         "file over a file that symlinks point to: /bin/hostname",
@@ -98,11 +98,12 @@ def _layer0(rootfs: Path, packages: dict[str, Path]) -> None:
     (rootfs / "etc/conf.d").mkdir()
     (rootfs / "etc/conf.d/one").write_text("one\n")
     (rootfs / "etc/conf.d/two").write_text("two\n")
-    for d in ("var/gone/deep", "opt/app/sub", "srv/data"):
+    for d in ("var/gone/deep", "opt/app/sub", "opt/redo", "srv/data"):
         (rootfs / d).mkdir(parents=True)
     (rootfs / "var/gone/deep/file").write_text("gone\n")
     (rootfs / "opt/app/a").write_text("a\n")
     (rootfs / "opt/app/sub/b").write_text("b\n")
+    (rootfs / "opt/redo/old").write_text("old\n")
     (rootfs / "srv/data/old").write_text("old\n")
 
 
@@ -128,9 +129,9 @@ def layer2_tar() -> bytes:
             T("etc/conf.d/.wh..wh..opq", mode=0),
             T("etc/conf.d/three", data=b"three\n"),
             T("opt", "dir"),
-            T("opt/.wh.app", mode=0),
-            T("opt/app", "dir"),
-            T("opt/app/new", data=b"new\n"),
+            T("opt/.wh.redo", mode=0),
+            T("opt/redo", "dir", mode=0o750),
+            T("opt/redo/new", data=b"new\n"),
             T("bin", "dir"),
             T("bin/.wh.ypdomainname", mode=0),
             T("bin/hostname", data=b"#!/bin/sh\necho peer\n", mode=0o755),
