@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ..errors import UnsupportedError
 from ..platform import Platform
 from ..reference import ImageRef
 from .base import Descriptor, Image, Layer, Limits, Source, resolve
@@ -22,6 +23,19 @@ _MODULES = {
     "docker-archive": "docker_archive",
     "docker": "registry",
 }
+
+
+def _source_module(ref: ImageRef) -> Any:
+    name = f"{__package__}.{_MODULES[ref.transport]}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name != name:
+            raise
+        raise UnsupportedError(
+            f"{ref}: the {ref.transport} transport is not supported yet; "
+            f"copy the image locally first, e.g. skopeo copy docker://{ref.docker or 'IMAGE'} oci:./layout:latest"
+        ) from err
 
 
 def open_image(
@@ -38,7 +52,7 @@ def open_image(
         ref = parse(ref)
     if isinstance(platform, str):
         platform = Platform.parse(platform)
-    module = importlib.import_module(f".{_MODULES[ref.transport]}", __package__)
+    module = _source_module(ref)
     source = module.open_source(ref, **options)
     try:
         return resolve(source, str(ref), platform, limits or Limits())

@@ -17,7 +17,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from .. import media
 from ..errors import DigestMismatchError, InvalidImageError, UnsupportedError
@@ -175,8 +175,10 @@ class Layer:
     def describe(self) -> str:
         return f"layer {self.index} ({self.descriptor.digest}) of {self.image.reference}"
 
-    def open(self) -> IO[bytes]:
+    def open(self, progress: Callable[[int], Any] | None = None) -> IO[bytes]:
         """The uncompressed tar stream, verified as it is read.
+
+        ``progress(n)`` is called with the number of compressed bytes consumed.
 
         The blob digest and the ``diff_id`` are checked when the stream reaches EOF; the
         reader must drain it (past the tar end marker) and close it. A mismatch raises
@@ -185,7 +187,7 @@ class Layer:
         from ._blobs import open_layer_stream
 
         raw = self.image.source.open_blob(self.descriptor)
-        return open_layer_stream(raw, self.descriptor, self.diff_id, self.describe(), self.image.limits)
+        return open_layer_stream(raw, self.descriptor, self.diff_id, self.describe(), self.image.limits, progress)
 
 
 class Image:
