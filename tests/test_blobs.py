@@ -21,6 +21,14 @@ WHERE = "layer 3 (test) of oci:x"
 TAR = layer(F("etc/hostname", b"box\n"), F("usr/share/doc/big", bytes(range(256)) * 4000))
 
 
+@pytest.fixture(params=["inline-hash", "threaded-hash"])
+def hash_mode(request, monkeypatch):
+    """Run a test with hashing inline and on the second thread (big layers)."""
+    monkeypatch.setattr(_blobs, "THREADED_HASH_MIN", 1 << 62 if request.param == "inline-hash" else 0)
+    monkeypatch.setattr(_blobs, "HASH_BATCH", 1000)  # small batches: exercise batching and ordering
+    return request.param
+
+
 def sha(b: bytes) -> str:
     return "sha256:" + hashlib.sha256(b).hexdigest()
 
@@ -77,7 +85,7 @@ def read_all(blob: bytes, tar: bytes = TAR, *, media_type: str = media.OCI_LAYER
     ],
 )
 @pytest.mark.parametrize("how", ["readinto", "read", "readall"])
-def test_content_is_sniffed_and_verified(blob, media_type, how):
+def test_content_is_sniffed_and_verified(blob, media_type, how, hash_mode):
     assert read_all(blob, media_type=media_type, how=how) == TAR
 
 
@@ -128,10 +136,44 @@ def test_broken_compression_is_invalid_image_naming_the_layer(blob, pattern):
     assert WHERE in str(ei.value) and "\n" not in str(ei.value)
 
 
-def test_truncated_zstd_is_caught_by_the_diff_id():
-    # zstandard's stream reader ends quietly on a truncated frame; diff_id catches it.
-    with pytest.raises(DigestMismatchError, match="diff_id"):
-        read_all(zst(TAR)[:-30], media_type=media.OCI_LAYER_ZSTD)
+def _zst_checksum(b: bytes) -> bytes:
+    return zstandard.ZstdCompressor(level=1, write_checksum=True, write_content_size=False).compress(b)
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        pytest.param(zst(TAR)[:-30], id="cut-in-last-block"),
+        pytest.param(zst(TAR)[:5], id="cut-in-frame-header"),
+        pytest.param(_zst_checksum(TAR)[:-2], id="cut-in-checksum"),
+        pytest.param(zst(TAR) + zst(b"x")[:-1], id="cut-in-second-frame"),
+        pytest.param(skippable(b"x" * 50)[:20], id="cut-in-skippable-frame"),
+    ],
+)
+@pytest.mark.parametrize("diff_id", ["none", "right"], ids=["no-diff-id", "diff-id-of-full-tar"])
+def test_truncated_zstd_names_the_layer(blob, diff_id):
+    # zstandard's stream reader ends quietly inside a frame; the frame walker does not.
+    with pytest.raises(InvalidImageError, match="truncated or corrupt zstd") as ei:
+        read_all(blob, media_type=media.OCI_LAYER_ZSTD, diff_id=None if diff_id == "none" else "auto")
+    assert WHERE in str(ei.value)
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        pytest.param(_zst_checksum(TAR), id="checksum"),
+        pytest.param(zstandard.ZstdCompressor(level=19).compress(b"a" * 300000 + TAR), id="rle-and-level-19"),
+        pytest.param(skippable(b"") + zst(b"") + zst(TAR), id="empty-skippable-and-empty-frame"),
+    ],
+)
+def test_zstd_frame_walker_accepts_valid_streams(blob):
+    from imagefs.sources._blobs import _ZstdFrames
+
+    for step in (1, 7, 1 << 20):
+        w = _ZstdFrames()
+        for i in range(0, len(blob), step):
+            w.feed(blob[i : i + step])
+        assert w.complete, (step, w.bad, w.state)
 
 
 @pytest.mark.parametrize(
@@ -143,13 +185,13 @@ def test_truncated_zstd_is_caught_by_the_diff_id():
         pytest.param({"diff_id": sha(b"other")}, "diff_id", id="diff-id-mismatch"),
     ],
 )
-def test_digest_size_and_diff_id_mismatch_name_the_layer(kwargs, pattern):
+def test_digest_size_and_diff_id_mismatch_name_the_layer(kwargs, pattern, hash_mode):
     with pytest.raises(ImagefsError, match=pattern) as ei:
         read_all(gz(TAR), **kwargs)
     assert WHERE in str(ei.value)
 
 
-def test_plain_layer_diff_id_mismatch():
+def test_plain_layer_diff_id_mismatch(hash_mode):
     with pytest.raises(DigestMismatchError, match="diff_id"):
         read_all(TAR, media_type=media.OCI_LAYER, diff_id=sha(b"x"))
 
@@ -179,6 +221,24 @@ def test_never_reads_past_the_descriptor_size():
         assert s.read() == TAR
         assert s.verified
     assert raw.max_pos == raw.limit
+
+
+def test_hash_thread_ends_when_the_stream_closes(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(_blobs, "THREADED_HASH_MIN", 0)
+    monkeypatch.setattr(_blobs, "HASH_BATCH", 10)
+    blob = gz(TAR)
+    for drain_it in (True, False):
+        with open_layer_stream(io.BytesIO(blob), desc_for(blob), sha(TAR), WHERE, Limits()) as s:
+            s.read() if drain_it else s.read(100)
+    with pytest.raises(DigestMismatchError) as ei:  # fails while sniffing, before the stream exists
+        open_layer_stream(io.BytesIO(blob[:100]), desc_for(blob), sha(TAR), WHERE, Limits())
+    for t in threading.enumerate():
+        if t.name == "imagefs-hash":
+            t.join(timeout=5)
+            assert not t.is_alive()
+    assert ei.tb is not None  # the traceback (and the half-made stream) stayed alive throughout
 
 
 def test_stream_closes_raw():

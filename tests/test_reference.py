@@ -202,3 +202,52 @@ def test_bad_transport_names(text, pattern):
 def test_parse_passes_imageref_through():
     r = ImageRef("oci", path="x")
     assert parse(r) is r
+
+
+# --- properties ----------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_alnum = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)
+_sep = st.sampled_from([".", "_", "__", "-", "--"])
+_component = st.builds(lambda a, rest: a + "".join(s + b for s, b in rest), _alnum, st.lists(st.tuples(_sep, _alnum), max_size=2))
+_path = st.lists(_component, min_size=1, max_size=4).map("/".join)
+_host = st.one_of(
+    st.just("localhost"),
+    st.builds(lambda a, b: f"{a}.{b}", st.text("abcdefghij0123456789", min_size=1, max_size=6), st.sampled_from(["io", "com", "example.org"])),
+)
+_port = st.one_of(st.just(""), st.integers(1, 65535).map(lambda p: f":{p}"))
+_tag = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)
+_digest = st.text("0123456789abcdef", min_size=64, max_size=64).map(lambda h: "sha256:" + h)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    host=st.one_of(st.none(), st.builds(str.__add__, _host, _port)),
+    path=_path,
+    tag=st.one_of(st.none(), _tag),
+    digest=st.one_of(st.none(), _digest),
+)
+def test_generated_references_round_trip(host, path, tag, digest):
+    text = (f"{host}/" if host else "") + path + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+    if len((host or "docker.io") + "/" + path) > 200 or (host is None and len(path) == 64 and not tag):
+        return
+    if host is None and ("/" in path and "." in path.split("/")[0] or path.split("/")[0] == "localhost"):
+        return  # then the first component is a registry host: covered by the tables
+    ref = parse_docker_reference(text)
+    assert ref.tag == (tag if tag or digest else "latest") and ref.digest == digest
+    assert ref.registry == (host or "docker.io")
+    assert ref.repository.endswith(path)
+    assert parse_docker_reference(ref.canonical) == ref
+    assert parse_docker_reference(str(ref)) == ref
+    assert parse(str(parse(text))) == parse(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_any_text_parses_or_fails_with_one_line_bad_reference(text):
+    try:
+        parse(text)
+    except BadReferenceError as err:
+        assert "\n" not in str(err).replace("\\n", "")

@@ -235,3 +235,10 @@ def test_lookup_symlink_loop_is_an_error():
 def test_layers_without_image_is_header_only():
     assert rlayers.render(Tree()).splitlines()[0].startswith("#  DIGEST")
     assert rlayers.render(Tree()).splitlines()[-1] == "0 layers, 0 compressed, 0 wasted"
+
+
+def test_tree_of_a_dangling_symlink_shows_the_link():
+    t = build([Entry("/a", "symlink", 0o777, target="/nowhere")])
+    assert rtree.render(t, path="/a") == "/a -> /nowhere\n\n0 directories, 1 file\n"
+    with pytest.raises(NotFoundError):
+        rtree.render(t, path="/b")

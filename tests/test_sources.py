@@ -535,3 +535,64 @@ def test_docker_transport_has_a_clear_error_until_the_registry_lands():
             open_image("debian:12")
     else:
         pytest.skip("the registry source is present")
+
+
+def test_gzip_archive_members_in_any_order(tmp_path, monkeypatch):
+    """Big members of a .tar.gz are reached by re-inflating; a parked reader is reused
+    when the next member lies further on, and any order still gives the right bytes."""
+    from imagefs.sources import _archive
+
+    monkeypatch.setattr(_archive, "SMALL_MEMBER", 16)  # force every member through a window
+    layers = [layer(F(f"f{i}", bytes([i]) * (3000 * (i + 1)))) for i in range(5)]
+    img = build_image(ImageSpec(layers, compression="none"))
+    arc = tmp_path / "img.tar.gz"
+    write_docker_archive(arc, img, oci_inside=True, gzip_outer=True)
+    opened = []
+    real = _archive._open_gzip
+    monkeypatch.setattr(_archive, "_open_gzip", lambda p: opened.append(p) or real(p))
+    with open_image(f"docker-archive:{arc}") as im:
+        lays = im.layers()
+        by_offset = sorted(lays, key=lambda la: im.source.store.archive.members[f"blobs/sha256/{la.digest[7:]}"][0])
+        opened.clear()
+        for order in (by_offset, list(reversed(by_offset)), [by_offset[2], by_offset[0], by_offset[4]]):
+            for la in order:
+                with la.open() as s:
+                    assert s.read() == layers[la.index]
+        # in file order, one inflating reader serves all five layers
+        assert len(opened) <= 1 + 5 + 2
+    first_pass_opens = None
+    with open_image(f"docker-archive:{arc}") as im:
+        lays = sorted(im.layers(), key=lambda la: im.source.store.archive.members[f"blobs/sha256/{la.digest[7:]}"][0])
+        opened.clear()
+        for la in lays:
+            with la.open() as s:
+                s.read()
+        first_pass_opens = len(opened)
+    assert first_pass_opens <= 1  # 0 when the parked config reader already lies before them
+
+
+@pytest.mark.parametrize("oci_inside", [False, True], ids=["classic", "oci-inside"])
+def test_gzip_archive_big_config_read_in_full(tmp_path, oci_inside):
+    """A config bigger than the in-memory member cache is read through a window, fully."""
+    big = {"Labels": {f"k{i}": "v" * 100 for i in range(4000)}}  # ~450 KB of config
+    img = build_image(ImageSpec(LAYERS, config=big))
+    arc = tmp_path / "img.tar.gz"
+    write_docker_archive(arc, img, oci_inside=oci_inside, gzip_outer=True)
+    with open_image(f"docker-archive:{arc}") as im:
+        assert len(im.config["config"]["Labels"]) == 4000
+        assert [la.open().read() for la in im.layers()] == LAYERS
+
+
+def test_skopeo_docker_archive_additional_tags(tmp_path):
+    skopeo = require_tool("skopeo")
+    ref, _ = oci_image(tmp_path / "lay", *LAYERS, tag="v1")
+    out = tmp_path / "out.tar"
+    subprocess.run(
+        [skopeo, "--insecure-policy", "copy", "-q", "--additional-tag", "ghcr.io/o/app:2", ref, f"docker-archive:{out}:app:1"],
+        check=True, capture_output=True, timeout=120,
+    )
+    a = read_layers(f"docker-archive:{out}:app:1")
+    b = read_layers(f"docker-archive:{out}:ghcr.io/o/app:2")
+    assert a == b and a[1] == LAYERS
+    with pytest.raises(NotFoundError, match="app:1, ghcr.io/o/app:2"):
+        open_image(f"docker-archive:{out}:app:3")

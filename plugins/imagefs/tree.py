@@ -57,6 +57,16 @@ class Entry:
     devminor: int = 0
     layer: int = -1
     implicit: bool = False
+    # Where this entry's bytes are stored, for the extractor: (layer index, member path
+    # in that layer's tar; the last member with that path). None means (layer, path).
+    # Set by the merge for hardlinks promoted to files, writes through symlinks and
+    # AUFS links. Not part of the JSON document.
+    origin: tuple[int, str] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def data_origin(self) -> tuple[int, str]:
+        """(layer index, member path) of the tar member that holds this file's bytes."""
+        return self.origin if self.origin is not None else (self.layer, self.path)
 
     @property
     def name(self) -> str:

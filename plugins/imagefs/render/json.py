@@ -44,8 +44,10 @@ keys they do not know; a new ``schema`` number means an incompatible change.
 Encoding
 --------
 
-Output is UTF-8 with object keys sorted and two-space indentation, ending in a newline:
-the same tree always gives the same bytes, so committed snapshots diff cleanly.
+Output is UTF-8 with object keys sorted and two-space indentation, ending in a newline,
+except that each element of ``entries`` is written on one line
+(:func:`dumps_listing`): the same tree always gives the same bytes, and a committed
+snapshot's diff shows one line per changed path.
 
 Names are byte strings in a layer. Bytes that are not valid UTF-8 are carried in memory
 as lone surrogates (PEP 383 ``surrogateescape``: byte ``0xff`` is U+DCFF) and written as
@@ -82,17 +84,46 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\u{o:04x}"
 
 
+def _safe(text: str) -> str:
+    if not text.isascii():
+        # Non-ASCII characters only occur inside JSON strings (the syntax is ASCII), so
+        # replacing one by its \u escape keeps the document valid and equal.
+        text = _NON_ASCII.sub(_escape, text)
+    return text
+
+
 def dumps(doc: Any, *, indent: int | None = 2) -> str:
     """Serialise ``doc`` deterministically (sorted keys; see the module docstring).
 
     The result contains no lone surrogate, so it can always be written as UTF-8.
     """
-    text = _json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=indent, allow_nan=False)
-    if not text.isascii():
-        # Non-ASCII characters only occur inside JSON strings (the syntax is ASCII), so
-        # replacing one by its \u escape keeps the document valid and equal.
-        text = _NON_ASCII.sub(_escape, text)
-    return text + "\n"
+    return _safe(_json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=indent, allow_nan=False)) + "\n"
+
+
+_compact = _json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(", ", ": "), allow_nan=False).encode
+
+
+def dumps_listing(doc: dict[str, Any]) -> str:
+    """The canonical layout of a listing document: one entry per line.
+
+    Like :func:`dumps` (sorted keys, two-space indentation) except that each element of
+    ``entries`` is written on one line, so a snapshot's diff shows one line per changed
+    path, and large listings serialise with the C encoder.
+    """
+    rest = {k: v for k, v in doc.items() if k != "entries"}
+    entries = doc.get("entries") or []
+    outer = _json.dumps(rest, ensure_ascii=False, sort_keys=True, indent=2, allow_nan=False)
+    if entries:
+        block = '  "entries": [\n    ' + ",\n    ".join(_compact(e) for e in entries) + "\n  ]"
+    else:
+        block = '  "entries": []'
+    if rest:
+        # "entries" sorts before every other key of a listing ("generator", "image", "schema").
+        assert min(rest) > "entries", "dumps_listing expects 'entries' to sort first"
+        text = "{\n" + block + ",\n" + outer[2:]
+    else:
+        text = "{\n" + block + "\n}"
+    return _safe(text) + "\n"
 
 
 def loads(text: str | bytes) -> Any:
@@ -100,6 +131,36 @@ def loads(text: str | bytes) -> Any:
     return _json.loads(text)
 
 
-def render(tree: Tree, *, indent: int | None = 2) -> str:
-    """The JSON v1 document of ``tree``."""
-    return dumps(tree.to_json(), indent=indent)
+def subtree(tree: Tree, path: str = "/", depth: int | None = None, *, where: str = "the image") -> Tree:
+    """The part of ``tree`` at and below ``path`` (``depth`` levels), with its ancestors.
+
+    The ancestors keep the result a valid tree (``Tree.from_json`` needs every parent),
+    so ``/etc/ssl`` gives ``/etc``, ``/etc/ssl`` and everything under it. A ``path``
+    through symlinks resolves to the real directory first.
+    """
+    from .fields import lookup
+
+    start = lookup(tree, path, follow_last=True, where=where)
+    if start.path == "/" and depth is None:
+        return tree
+    out = Tree(tree.image)
+    parts = [p for p in start.path.split("/") if p]
+    cur = ""
+    for part in parts:
+        cur += "/" + part
+        entry = tree.get(cur)
+        assert entry is not None
+        out.add(entry)
+    if start.type == "dir":
+        for _, entry in tree.walk(start.path, depth):
+            out.add(entry)
+    return out
+
+
+def render(tree: Tree, *, indent: int | None = 2, path: str = "/", depth: int | None = None,
+           where: str = "the image") -> str:
+    """The JSON v1 document of ``tree`` (or of the :func:`subtree` at ``path``)."""
+    if path not in ("/", "") or depth is not None:
+        tree = subtree(tree, path, depth, where=where)
+    doc = tree.to_json()
+    return dumps_listing(doc) if indent == 2 else dumps(doc, indent=indent)

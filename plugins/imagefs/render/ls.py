@@ -30,7 +30,7 @@ from collections import Counter
 
 from ..names import visible
 from ..tree import BLOCK, CHAR, DIR, HARDLINK, SYMLINK, Entry, Tree
-from .fields import format_time, human_size, lookup, mode_string
+from .fields import format_time, human_size, lookup, mode_string, normalize
 
 
 def link_counts(tree: Tree) -> Counter[str]:
@@ -48,10 +48,14 @@ class _Lister:
         self.human = human
         self.dots = dots
         self.links = link_counts(tree)
+        self._dir_links: dict[str, int] = {}
 
     def nlink(self, entry: Entry) -> int:
         if entry.type == DIR:
-            return 2 + sum(1 for c in self.tree.children(entry.path) if c.type == DIR)
+            n = self._dir_links.get(entry.path)
+            if n is None:
+                n = self._dir_links[entry.path] = 2 + sum(1 for c in self.tree.children(entry.path) if c.type == DIR)
+            return n
         if entry.type == HARDLINK:
             return 1 + self.links.get(entry.target or "", 0)
         return 1 + self.links.get(entry.path, 0)
@@ -130,11 +134,11 @@ def render(
     lister = _Lister(tree, human, dots)
     start = lookup(tree, path, where=where)
     if start.type != DIR:
-        return "\n".join(lister.lines([(start, visible(path))])) + "\n"
+        return "\n".join(lister.lines([(start, visible(normalize(path)))])) + "\n"
     if not recursive:
         return "\n".join(lister.directory(start)) + "\n"
     blocks: list[str] = []
-    head = path if path else "/"
+    head = normalize(path)
     # Pre-order over directories, iteratively: (shown path, entry, level).
     stack: list[tuple[str, Entry, int]] = [(head, start, 0)]
     while stack:
@@ -143,7 +147,7 @@ def render(
         blocks.append("\n".join([visible(shown) + ":", *body]))
         if depth is None or level < depth:
             subdirs = [c for c in tree.children(entry.path) if c.type == DIR]
-            base = shown.rstrip("/") if shown.rstrip("/") else ""
+            base = "" if shown == "/" else shown
             for c in reversed(subdirs):
                 stack.append((f"{base}/{c.name}", c, level + 1))
     return "\n\n".join(blocks) + "\n"

@@ -24,9 +24,10 @@ Every name and link target passes through :func:`imagefs.names.visible`.
 
 from __future__ import annotations
 
+from ..errors import NotFoundError
 from ..names import visible
 from ..tree import DIR, SYMLINK, Entry, Tree
-from .fields import lookup
+from .fields import lookup, normalize
 
 BRANCH, LAST, PIPE, SPACE = "├── ", "└── ", "│   ", "    "
 
@@ -75,8 +76,11 @@ def render(
     """
     if depth is not None and depth < 1:
         raise ValueError(f"depth must be at least 1, not {depth}")
-    start = lookup(tree, path, follow_last=True, where=where)
-    head = visible(path if path else "/")
+    try:
+        start = lookup(tree, path, follow_last=True, where=where)
+    except NotFoundError:
+        start = lookup(tree, path, where=where)  # a dangling symlink: show the link itself
+    head = visible(normalize(path))
     lines = [head]
     dirs = files = 0
     if start.type != DIR:

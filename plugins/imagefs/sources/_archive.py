@@ -20,6 +20,7 @@ import tarfile
 from typing import IO, Any
 
 from ..errors import ImagefsError, InvalidImageError, NotFoundError
+from .base import read_capped
 
 log = logging.getLogger(__name__)
 
@@ -75,19 +76,30 @@ class _Window(io.RawIOBase):
 
 
 class _GzipWindow(io.RawIOBase):
-    """``size`` bytes from ``offset`` of a gzipped archive (inflates from the start)."""
+    """``size`` bytes from ``offset`` of a gzipped archive.
 
-    def __init__(self, path: str, offset: int, size: int):
+    A gzip stream has no random access: the window inflates (and discards) from the start,
+    or from where a previously closed window of the same archive stopped, when that is
+    not past ``offset`` (the archive keeps one such reader parked).
+    """
+
+    def __init__(self, archive: "TarArchive", offset: int, size: int):
         super().__init__()
-        self._f = _open_gzip(path)
+        self._archive = archive
+        parked = archive._unpark(offset)
+        if parked is None:
+            self._f, pos = _open_gzip(archive.path), 0
+        else:
+            self._f, pos = parked
         self._remaining = size
-        skip = offset
-        scratch = bytearray(1 << 20)
+        skip = offset - pos
+        scratch = memoryview(bytearray(min(1 << 20, max(skip, 1))))
         while skip > 0:
-            n = self._f.readinto(memoryview(scratch)[: min(skip, len(scratch))])
+            n = self._f.readinto(scratch[: min(skip, len(scratch))])
             if not n:
                 break
             skip -= n
+        self._pos = offset - skip
 
     def readable(self) -> bool:
         return True
@@ -99,11 +111,12 @@ class _GzipWindow(io.RawIOBase):
             return 0
         got = self._f.readinto(view[:n])
         self._remaining -= got
+        self._pos += got
         return got
 
     def close(self) -> None:
         if not self.closed:
-            self._f.close()
+            self._archive._park(self._f, self._pos)
             super().close()
 
 
@@ -117,6 +130,7 @@ class TarArchive:
         self._links: dict[str, str] = {}
         self._small: dict[str, bytes] = {}
         self._heads: dict[str, bytes] = {}
+        self._parked: tuple[IO[bytes], int] | None = None
         try:
             self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError as err:
@@ -205,8 +219,23 @@ class TarArchive:
         offset, size = self.members[real]
         if self.gzipped:
             log.debug("%s: re-inflating %s from the start to reach %s", self.where, self.path, real)
-            return _GzipWindow(self.path, offset, size)
+            return _GzipWindow(self, offset, size)
         return _Window(self._fd, offset, size)
+
+    def _unpark(self, offset: int) -> tuple[IO[bytes], int] | None:
+        parked = self._parked
+        if parked is not None and parked[1] <= offset:
+            self._parked = None
+            return parked
+        return None
+
+    def _park(self, f: IO[bytes], pos: int) -> None:
+        if self._fd < 0:
+            f.close()
+            return
+        old, self._parked = self._parked, (f, pos)
+        if old is not None:
+            old[0].close()
 
     def read(self, name: str, cap: int) -> bytes | None:
         """A whole (small) member, or None if absent; over ``cap`` bytes is an error."""
@@ -218,9 +247,12 @@ class TarArchive:
         f = self.open(name)
         assert f is not None
         with f:
-            return f.read(size)
+            return read_capped(f, size)
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        if self._parked is not None:
+            self._parked[0].close()
+            self._parked = None

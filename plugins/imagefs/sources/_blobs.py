@@ -24,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import queue
+import threading
 import zlib
 from typing import IO, Any, Callable
 
@@ -48,6 +50,10 @@ RATIO_GRACE = 1 << 20  # the ratio budget applies once this much was inflated
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
+HASH_BATCH = 256 * 1024
+HASH_QUEUE = 32
+THREADED_HASH_MIN = 4 << 20  # blobs at least this big are hashed on a second thread
+
 Progress = Callable[[int], Any]
 
 
@@ -56,6 +62,79 @@ def _hasher(digest: str) -> Any:
     if algo not in ("sha256", "sha512"):
         raise InvalidImageError(f"unsupported digest algorithm in {digest!r}")
     return hashlib.new(algo)
+
+
+class _HashPipe:
+    """Hash on a second core: ``hashlib`` releases the GIL for large updates.
+
+    Updates are batched to :data:`HASH_BATCH` bytes and handed to one worker thread in
+    order, through a bounded queue (at most ``HASH_QUEUE`` batches in flight), so the
+    inflating thread and the hashing thread run in parallel. ~30% faster on a 2-core
+    machine for big layers (see benchmarks/inflate.py).
+    """
+
+    def __init__(self) -> None:
+        self._q: queue.Queue = queue.Queue(maxsize=HASH_QUEUE)
+        self._thread: threading.Thread | None = None
+
+    def _work(self) -> None:
+        while True:
+            item = self._q.get()
+            try:
+                if item is None:
+                    return
+                h, data = item
+                h.update(data)
+            finally:
+                self._q.task_done()
+
+    def put(self, h: Any, data: bytes) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="imagefs-hash", daemon=True)
+            self._thread.start()
+        self._q.put((h, data))
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._q.join()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._q.put(None)
+            self._thread = None
+
+
+class _PipedHash:
+    """A hash whose updates run on a :class:`_HashPipe` (or inline without one)."""
+
+    def __init__(self, digest: str, pipe: _HashPipe | None):
+        self._h = _hasher(digest)
+        self._pipe = pipe
+        self._batch = bytearray()
+
+    def update(self, data: Any, owned: bool = False) -> None:
+        """Add ``data``; ``owned`` says it is an immutable ``bytes`` no one will reuse."""
+        if self._pipe is None:
+            self._h.update(data)
+            return
+        if len(data) >= HASH_BATCH:
+            if self._batch:
+                self._pipe.put(self._h, bytes(self._batch))
+                self._batch.clear()
+            self._pipe.put(self._h, data if owned and isinstance(data, bytes) else bytes(data))
+            return
+        self._batch += data
+        if len(self._batch) >= HASH_BATCH:
+            self._pipe.put(self._h, bytes(self._batch))
+            self._batch.clear()
+
+    def hexdigest(self) -> str:
+        if self._pipe is not None:
+            if self._batch:
+                self._pipe.put(self._h, bytes(self._batch))
+                self._batch.clear()
+            self._pipe.wait()
+        return self._h.hexdigest()
 
 
 def verify_bytes(data: bytes, desc: Any, where: str) -> None:
@@ -80,10 +159,78 @@ def sniff(head: bytes) -> str:
     return "none"
 
 
+class _ZstdFrames:
+    """Walks zstd frame and block headers as compressed bytes pass, to detect truncation.
+
+    zstandard's stream reader ends quietly when its input stops inside a frame; this walker
+    knows whether the input ended on a frame boundary. It reads only headers (frame header,
+    3-byte block headers, skippable-frame lengths) and skips payloads, so it is cheap.
+    """
+
+    def __init__(self) -> None:
+        self.state = "magic"
+        self.need = 4
+        self.buf = bytearray()
+        self.skip = 0
+        self.checksum = False
+        self.bad: str | None = None
+        self.offset = 0
+
+    def feed(self, data: Any) -> None:
+        mv = memoryview(data).cast("B")
+        i, end = 0, len(mv)
+        while i < end and self.bad is None:
+            if self.skip:
+                k = min(self.skip, end - i)
+                self.skip -= k
+                i += k
+                continue
+            k = min(self.need - len(self.buf), end - i)
+            self.buf += mv[i : i + k]
+            i += k
+            if len(self.buf) == self.need:
+                self._step(bytes(self.buf), self.offset + i - self.need)
+                self.buf.clear()
+        self.offset += end
+
+    def _step(self, h: bytes, at: int) -> None:
+        if self.state == "magic":
+            if h == ZSTD_MAGIC:
+                self.state, self.need = "fhd", 1
+            elif sniff(h) == "zstd":
+                self.state, self.need = "skiplen", 4
+            else:
+                self.bad = f"no zstd frame at byte {at}"
+        elif self.state == "skiplen":
+            self.skip = int.from_bytes(h, "little")
+            self.state, self.need = "magic", 4
+        elif self.state == "fhd":
+            fhd = h[0]
+            single = bool(fhd & 0x20)
+            fcs = (1 if single else 0, 2, 4, 8)[fhd >> 6]
+            self.skip = (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + fcs
+            self.checksum = bool(fhd & 0x04)
+            self.state, self.need = "block", 3
+        else:  # block header
+            v = int.from_bytes(h, "little")
+            last, btype, size = v & 1, (v >> 1) & 3, v >> 3
+            if btype == 3:
+                self.bad = f"reserved zstd block type at byte {at}"
+                return
+            self.skip = 1 if btype == 1 else size
+            if last:
+                self.skip += 4 if self.checksum else 0
+                self.state, self.need = "magic", 4
+
+    @property
+    def complete(self) -> bool:
+        return self.bad is None and self.state == "magic" and not self.buf and not self.skip
+
+
 class _Tap(io.RawIOBase):
     """The raw blob, at most ``size`` bytes of it, counted, hashed and reported."""
 
-    def __init__(self, raw: IO[bytes], desc: Any, where: str, progress: Progress | None):
+    def __init__(self, raw: IO[bytes], desc: Any, where: str, progress: Progress | None, pipe: "_HashPipe | None" = None):
         super().__init__()
         self._raw = raw
         self._readinto = getattr(raw, "readinto", None)
@@ -91,9 +238,10 @@ class _Tap(io.RawIOBase):
         self._desc = desc
         self.remaining = desc.size
         self.count = 0
-        self.hash = _hasher(desc.digest)
+        self.hash = _PipedHash(desc.digest, pipe)
         self._progress = progress
         self._pending = memoryview(b"")
+        self.observer: Callable[[Any], None] | None = None
         self.head = self._fill_head()
 
     def _fill_head(self) -> bytes:
@@ -131,6 +279,8 @@ class _Tap(io.RawIOBase):
         if n == 0:
             raise self._short()
         self.hash.update(view[:n])
+        if self.observer is not None:
+            self.observer(view[:n])
         self.count += n
         self.remaining -= n
         if self._progress is not None:
@@ -150,14 +300,34 @@ class _Tap(io.RawIOBase):
         return self._pull(view)
 
     def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes as a new ``bytes`` (one copy, from the source's own read)."""
         if n is None or n < 0:
-            n = max(self.remaining + len(self._pending), 1)
-        buf = bytearray(min(n, self.remaining + len(self._pending)))
-        if not buf:
+            n = self.remaining + len(self._pending)
+        if self._pending:
+            chunk = bytes(self._pending[:n])
+            self._pending = self._pending[len(chunk) :]
+            return chunk
+        want = min(n, self.remaining)
+        if want <= 0:
             return b""
-        got = self.readinto(buf)
-        del buf[got:]
-        return bytes(buf)
+        try:
+            chunk = self._raw.read(want) or b""
+        except ImagefsError:
+            raise
+        except (OSError, ValueError) as err:
+            raise ImagefsError(f"{self._where}: reading the blob: {err}") from err
+        if not chunk:
+            raise self._short()
+        if len(chunk) > want:  # a misbehaving source: never accept more than size
+            raise DigestMismatchError(f"{self._where}: the source returned more than the descriptor's {self._desc.size} bytes")
+        self.hash.update(chunk, True)
+        if self.observer is not None:
+            self.observer(chunk)
+        self.count += len(chunk)
+        self.remaining -= len(chunk)
+        if self._progress is not None:
+            self._progress(len(chunk))
+        return chunk
 
     def drain(self) -> None:
         self._pending = memoryview(b"")
@@ -241,10 +411,12 @@ class LayerStream(io.RawIOBase):
         self._desc = desc
         self._diff_id = diff_id
         self._limits = limits
+        self._pipe = _HashPipe() if desc.size >= THREADED_HASH_MIN else None
         try:
-            self._tap = _Tap(raw, desc, where, progress)
+            self._tap = _Tap(raw, desc, where, progress, self._pipe)
         except BaseException:
             raw.close()
+            self._stop_pipe()
             raise
         self.compression = sniff(self._tap.head)
         declared = media.layer_compression(desc.media_type)
@@ -254,7 +426,7 @@ class LayerStream(io.RawIOBase):
         self._done = False
         # A plain layer's diff_id is its blob digest: no second hash needed.
         same = self.compression == "none" and diff_id is not None and diff_id.split(":")[0] == desc.digest.split(":")[0]
-        self._uhash = None if diff_id is None or same else _hasher(diff_id)
+        self._uhash = None if diff_id is None or same else _PipedHash(diff_id, self._pipe)
         if self.compression == "gzip":
             if _IsalGzipReader is not None:
                 self._dec: Any = _IsalGzipReader(self._tap, READ_SIZE)
@@ -263,6 +435,9 @@ class LayerStream(io.RawIOBase):
         elif self.compression == "zstd":
             import zstandard
 
+            self._frames = _ZstdFrames()
+            self._frames.feed(self._tap._pending)  # everything pulled so far
+            self._tap.observer = self._frames.feed
             self._dec = zstandard.ZstdDecompressor().stream_reader(
                 self._tap, read_size=READ_SIZE, read_across_frames=True, closefd=False
             )
@@ -281,10 +456,10 @@ class LayerStream(io.RawIOBase):
             what = f"corrupt {self.compression} data ({err})"
         return InvalidImageError(f"{self.where}: {what}")
 
-    def _account(self, chunk: Any, n: int) -> None:
+    def _account(self, chunk: Any, n: int, owned: bool = False) -> None:
         self._inflated += n
         if self._uhash is not None:
-            self._uhash.update(chunk)
+            self._uhash.update(chunk, owned)
         lim = self._limits
         if lim is None:
             return
@@ -330,11 +505,6 @@ class LayerStream(io.RawIOBase):
             return self.readall()
         if self._done or n == 0:
             return b""
-        if self.compression == "none":
-            buf = bytearray(n)
-            got = self.readinto(buf)
-            del buf[got:]
-            return bytes(buf)
         try:
             data = self._dec.read(n)
         except ImagefsError:
@@ -346,7 +516,7 @@ class LayerStream(io.RawIOBase):
                 raise self._decode_error(err) from err
             raise
         if data:
-            self._account(data, len(data))
+            self._account(data, len(data), True)
             return data
         self._finish()
         return b""
@@ -363,17 +533,30 @@ class LayerStream(io.RawIOBase):
         """EOF of the uncompressed stream: check the blob and the diff_id."""
         self._done = True
         self._tap.drain()
-        self._tap.verify()
+        try:
+            self._tap.verify()
+            if self.compression == "zstd" and not self._frames.complete:
+                what = self._frames.bad or "it ends inside a frame"
+                raise InvalidImageError(f"{self.where}: truncated or corrupt zstd data ({what})")
+        except BaseException:
+            self._stop_pipe()
+            raise
         if self._diff_id is None:
             return
         if self._uhash is None:
             got = f"{self._desc.digest.split(':', 1)[0]}:{self._tap.hash.hexdigest()}"
         else:
             got = f"{self._diff_id.split(':', 1)[0]}:{self._uhash.hexdigest()}"
+        self._stop_pipe()
         if got != self._diff_id:
             raise DigestMismatchError(
                 f"{self.where}: uncompressed content digest is {got}, the config's diff_id says {self._diff_id}"
             )
+
+    def _stop_pipe(self) -> None:
+        if self._pipe is not None:
+            self._pipe.stop()
+            self._pipe = None
 
     @property
     def verified(self) -> bool:
@@ -399,6 +582,7 @@ class LayerStream(io.RawIOBase):
                         pass
                 self._tap.close()
             finally:
+                self._stop_pipe()
                 super().close()
 
 

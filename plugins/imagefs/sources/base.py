@@ -112,6 +112,18 @@ class Source(abc.ABC):
         """Release files or connections."""
 
 
+def read_capped(f: IO[bytes], cap: int) -> bytes:
+    """Read until EOF or ``cap`` bytes (raw streams may return short reads)."""
+    parts, got = [], 0
+    while got < cap:
+        chunk = f.read(cap - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
 def parse_document(data: bytes, desc: Descriptor, source: Source, limits: Limits) -> dict:
     """Verify a manifest/index/config against its descriptor and parse it."""
     from ._blobs import verify_bytes
@@ -225,7 +237,7 @@ class Image:
     def config(self) -> dict:
         desc = self.config_descriptor
         with self.source.open_blob(desc) as f:
-            data = f.read(self.limits.max_document_size + 1)
+            data = read_capped(f, self.limits.max_document_size + 1)
         return parse_document(data, desc, self.source, self.limits)
 
     @cached_property

@@ -27,7 +27,7 @@ from .. import media
 from ..errors import ImagefsError, InvalidImageError, NotFoundError, UnsupportedError
 from ..reference import ImageRef
 from ._archive import TarArchive
-from .base import Descriptor, Source, check_digest
+from .base import Descriptor, Source, check_digest, read_capped
 
 REF_NAME = "org.opencontainers.image.ref.name"
 INDEX_CAP = media.MAX_DOCUMENT_SIZE
@@ -73,7 +73,7 @@ class DirStore:
         if f is None:
             return None
         with f:
-            data = f.read(cap + 1)
+            data = read_capped(f, cap + 1)
         if len(data) > cap:
             raise InvalidImageError(f"{self.where}: {name} is over the {cap}-byte cap for a document")
         return data

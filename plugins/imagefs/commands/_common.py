@@ -1,0 +1,155 @@
+"""Options and steps the ``list``, ``diff`` and ``inspect`` commands share.
+
+- image options: ``--platform``, ``--no-cache``, ``--symlinks overlay|follow``,
+  ``-q/--quiet`` (no progress line);
+- registry options, handed to the source as ``source_options``
+  ``{creds, insecure_registries, tls_verify}``: ``--creds USER:PASS`` (default
+  ``$IMAGEFS_REGISTRY_CREDS``), ``--insecure-registry HOST`` (repeatable),
+  ``--tls-verify=true|false``;
+- budget options mapped onto :class:`~imagefs.sources.base.Limits`:
+  ``--max-inflated-bytes SIZE`` (``64G``, ``500M``, ``none``) and ``--max-entries N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from typing import Any
+
+from ..errors import UsageError
+
+SYMLINK_MODELS = ("overlay", "follow")
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$", re.I)
+_POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+
+
+def parse_size(text: str) -> int | None:
+    """``"64G"`` -> 68719476736 (powers of 1024); ``"none"`` -> ``None`` (no limit)."""
+    if text.strip().lower() in ("none", "unlimited"):
+        return None
+    m = _SIZE_RE.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (examples: 1048576, 500M, 64G, none)")
+    return int(float(m.group(1)) * 1024 ** _POWERS[m.group(2).lower()])
+
+
+def parse_count(text: str) -> int | None:
+    if text.strip().lower() in ("none", "unlimited"):
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (or none)") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1 (or none)")
+    return n
+
+
+def parse_bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("true", "1", "yes", "on"):
+        return True
+    if t in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
+def positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return n
+
+
+def add_image_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("image options")
+    g.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="platform to pick from an index (default: this host's)")
+    g.add_argument("--no-cache", action="store_true", help="do not read or write the per-layer index cache")
+    g.add_argument(
+        "--symlinks",
+        choices=SYMLINK_MODELS,
+        default="overlay",
+        help="how an upper layer's path under a lower symlink merges: overlay (Docker/containerd, default) "
+        "or follow (write through the link, as umoci and vfs do)",
+    )
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr")
+    r = parser.add_argument_group("registry options")
+    r.add_argument("--creds", metavar="USER:PASS", help="registry credentials (default: $IMAGEFS_REGISTRY_CREDS)")
+    r.add_argument(
+        "--insecure-registry",
+        metavar="HOST",
+        action="append",
+        default=[],
+        help="allow plain HTTP / unverified TLS for this registry (repeatable)",
+    )
+    r.add_argument("--tls-verify", metavar="true|false", type=parse_bool, default=True, help="verify registry TLS (default true)")
+    b = parser.add_argument_group("budgets for untrusted images")
+    b.add_argument("--max-inflated-bytes", metavar="SIZE", type=parse_size, default=argparse.SUPPRESS,
+                   help="stop when a layer inflates past SIZE (e.g. 64G, 500M, none)")
+    b.add_argument("--max-entries", metavar="N", type=parse_count, default=argparse.SUPPRESS,
+                   help="stop past N entries in a layer (or none)")
+
+
+def source_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What the source gets: ``{creds, insecure_registries, tls_verify}``."""
+    creds = args.creds if args.creds is not None else os.environ.get("IMAGEFS_REGISTRY_CREDS") or None
+    if creds is not None and ":" not in creds:
+        raise UsageError("--creds: expected USER:PASS (or set IMAGEFS_REGISTRY_CREDS=USER:PASS)")
+    return {
+        "creds": creds,
+        "insecure_registries": tuple(args.insecure_registry),
+        "tls_verify": args.tls_verify,
+    }
+
+
+def limits(args: argparse.Namespace):
+    from ..sources.base import Limits
+
+    lim = Limits()
+    if "max_inflated_bytes" in vars(args):
+        lim.max_inflated_bytes = args.max_inflated_bytes
+    if "max_entries" in vars(args):
+        lim.max_entries = args.max_entries
+    return lim
+
+
+def open_image(args: argparse.Namespace, reference: str):
+    """Open ``reference`` with the command's platform, budgets and registry options."""
+    from ..sources import open_image as _open
+
+    return _open(reference, args.platform, limits=limits(args), **source_options(args))
+
+
+def list_tree(args: argparse.Namespace, reference: str):
+    """The merged :class:`~imagefs.tree.Tree` of ``reference`` (progress on a TTY)."""
+    from ..listing import list_image
+    from ..progress import progress_for
+
+    progress = progress_for(sys.stderr, quiet=args.quiet)
+    try:
+        with open_image(args, reference) as image:
+            return list_image(
+                image,
+                cache=not args.no_cache,
+                limits=image.limits,
+                symlinks=args.symlinks,
+                progress=progress,
+            )
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def emit(text: str) -> None:
+    """Write ``text`` to stdout, as UTF-8 even when the locale's encoding cannot hold it."""
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+    sys.stdout.flush()

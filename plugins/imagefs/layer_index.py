@@ -1,0 +1,238 @@
+"""The index of ONE layer: its entries, whiteouts and opaque directories.
+
+:func:`index_layer` reads a layer's uncompressed tar stream once and keeps what the merge
+needs, never the file contents:
+
+- ``entries``: path -> :class:`~imagefs.tree.Entry` (``layer`` unset), in tar order. A path
+  that occurs twice keeps its **last** occurrence, at the position of that occurrence.
+- ``whiteouts``: paths that ``.wh.NAME`` files delete **in lower layers** (never in this
+  layer: the merge applies whiteouts before this layer's entries, so entries of the same
+  layer survive their own layer's whiteouts whatever the tar order).
+- ``opaque``: directories whose lower contents ``.wh..wh..opq`` hides.
+- ``moved``: entries whose bytes are stored under another member path of this layer
+  (AUFS ``/.wh..wh.plnk`` hardlinks, see below).
+
+Whiteouts, decided here once for every consumer:
+
+- any member whose base name starts with ``.wh.`` is a whiteout, whatever its type; its
+  content, if any, is ignored (harmless, as in Docker and containerd);
+- ``.wh.`` (no name), ``.wh..`` and ``.wh...`` are refused with
+  :class:`~imagefs.errors.InvalidImageError`: they would name the directory itself or
+  its parent;
+- a ``.wh.`` name used as a *directory* on the way to another member (``.wh.d/f``) is
+  refused the same way: no writer produces it and appliers disagree on its meaning;
+- AUFS metadata (base names or root directories starting with ``.wh..wh.``, such as
+  ``/.wh..wh.plnk`` and ``/.wh..wh.aufs``) is hidden. Files under ``/.wh..wh.plnk/`` can
+  be hardlink targets: such a hardlink becomes a regular file with the hidden file's
+  metadata and bytes, as Docker's applier does (``moved`` records where the bytes are).
+
+Sizes: regular files have their data size (hardlinks get their target's in the merge),
+symlinks the byte length of their target (what ``lstat`` and ``ls -l`` report), others 0.
+A member for the root itself (``./``) is skipped when it is a directory (the root is not
+an entry); a root that is not a directory is refused.
+
+The index round-trips through :meth:`LayerIndex.to_json` / :meth:`LayerIndex.from_json`
+(a versioned, compact form: one array per entry) for the layer cache.
+"""
+
+from __future__ import annotations
+
+import gc
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, Any, Iterator
+
+from .errors import InvalidImageError
+from .tarstream import CHUNK, iter_members
+from .tree import DIR, FILE, HARDLINK, SYMLINK, Entry
+
+INDEX_VERSION = 1
+
+WH_PREFIX = ".wh."
+WH_META_PREFIX = ".wh..wh."
+WH_OPAQUE = ".wh..wh..opq"
+AUFS_LINK_DIR = "/.wh..wh.plnk"
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many objects at once.
+
+    Indexing and merging create one object per entry and no cycles; with the collector
+    running, its generation-2 passes over the growing heap cost more than the work itself
+    (3-6x slower on 200,000 entries). Nested uses are fine.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+@dataclass
+class LayerIndex:
+    """What one layer writes and deletes. See the module docstring."""
+
+    entries: dict[str, Entry] = field(default_factory=dict)
+    whiteouts: list[str] = field(default_factory=list)
+    opaque: list[str] = field(default_factory=list)
+    moved: dict[str, str] = field(default_factory=dict)
+    members: int = 0  # tar members read (entries, whiteouts, markers, metadata)
+    size: int = 0  # uncompressed tar bytes
+
+    def to_json(self) -> dict[str, Any]:
+        rows = []
+        append = rows.append
+        for e in self.entries.values():
+            if e.target is None and not e.xattrs and not e.devmajor and not e.devminor:
+                append([e.path, e.type, e.mode, e.uid, e.gid, e.size, e.mtime])
+            else:
+                append(
+                    [e.path, e.type, e.mode, e.uid, e.gid, e.size, e.mtime, e.target, list(e.xattrs), e.devmajor, e.devminor]
+                )
+        return {
+            "version": INDEX_VERSION,
+            "members": self.members,
+            "size": self.size,
+            "whiteouts": self.whiteouts,
+            "opaque": self.opaque,
+            "moved": self.moved,
+            "entries": rows,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> "LayerIndex":
+        """Rebuild an index; raises ``ValueError`` on any other version or a bad shape."""
+        if not isinstance(doc, dict) or doc.get("version") != INDEX_VERSION:
+            raise ValueError(f"layer index version {doc.get('version') if isinstance(doc, dict) else None!r}")
+        entries: dict[str, Entry] = {}
+        with paused_gc():
+            for row in doc["entries"]:
+                if len(row) != 7:
+                    row[8] = tuple(row[8])
+                e = Entry(*row)
+                entries[e.path] = e
+        return cls(
+            entries=entries,
+            whiteouts=list(doc["whiteouts"]),
+            opaque=list(doc["opaque"]),
+            moved=dict(doc.get("moved") or {}),
+            members=int(doc["members"]),
+            size=int(doc["size"]),
+        )
+
+
+class _Counting:
+    """A read-through wrapper that counts the bytes of the uncompressed stream."""
+
+    __slots__ = ("_raw", "n")
+
+    def __init__(self, raw: IO[bytes]):
+        self._raw = raw
+        self.n = 0
+
+    def read(self, n: int = CHUNK) -> bytes:
+        data = self._raw.read(n)
+        self.n += len(data)
+        return data
+
+
+def index_layer(stream: IO[bytes], *, limits=None, where: str = "layer") -> LayerIndex:
+    """Read one layer's tar ``stream`` to EOF and index it (see the module docstring).
+
+    ``limits`` (:class:`~imagefs.sources.base.Limits`) bound entries and paths; ``where``
+    names the layer in errors.
+    """
+    with paused_gc():
+        return _index(stream, limits, where)
+
+
+def _index(stream: IO[bytes], limits, where: str) -> LayerIndex:
+    counting = _Counting(stream)
+    entries: dict[str, Entry] = {}
+    whiteouts: dict[str, None] = {}
+    opaque: dict[str, None] = {}
+    aufs: dict[str, Entry] = {}
+    aufs_links: list[Entry] = []
+    members = 0
+    pop = entries.pop
+    for m in iter_members(counting, limits=limits, where=where):
+        members += 1
+        path = m.path
+        if "/.wh." in path:
+            parent, _, base = path.rpartition("/")
+            parent = parent or "/"
+            if path.startswith("/.wh..wh.") and path != "/" + WH_OPAQUE:
+                # AUFS metadata at the root (/.wh..wh.plnk, /.wh..wh.aufs, /.wh..wh.orph)
+                # and everything in it: hidden; files in the link dir may be hardlink targets.
+                if path.startswith(AUFS_LINK_DIR + "/") and m.type == FILE:
+                    aufs[path] = _entry(m)
+                continue
+            if "/.wh." in parent:
+                raise InvalidImageError(
+                    f"{where}: entry {m.name!r} is inside a whiteout name; a .wh. file cannot be a directory"
+                )
+            if base.startswith(WH_PREFIX):
+                if base.startswith(WH_META_PREFIX):
+                    if base == WH_OPAQUE:
+                        opaque[parent] = None
+                    continue  # other AUFS metadata (.wh..wh.aufs, ...): hidden
+                name = base[4:]
+                if name in ("", ".", ".."):
+                    raise InvalidImageError(
+                        f"{where}: whiteout {m.name!r} names no file (it would delete its own directory or parent)"
+                    )
+                whiteouts[path[: len(path) - len(base)] + name] = None
+                continue
+        if path == "/":
+            if m.type != DIR:
+                raise InvalidImageError(
+                    f"{where}: entry {m.name!r} makes the image root a {m.type}; the root must be a directory"
+                )
+            continue
+        e = _entry(m)
+        if e.type == HARDLINK and e.target.startswith(AUFS_LINK_DIR + "/"):
+            aufs_links.append(e)
+        pop(path, None)
+        entries[path] = e
+    moved: dict[str, str] = {}
+    for e in aufs_links:
+        if entries.get(e.path) is not e:
+            continue
+        src = aufs.get(e.target)
+        if src is None:
+            raise InvalidImageError(
+                f"{where}: hardlink {e.path!r} points to {e.target!r}, which is not in the layer's AUFS link directory"
+            )
+        entries[e.path] = Entry(e.path, FILE, src.mode, src.uid, src.gid, src.size, src.mtime, None, src.xattrs)
+        moved[e.path] = e.target
+    return LayerIndex(
+        entries=entries,
+        whiteouts=list(whiteouts),
+        opaque=list(opaque),
+        moved=moved,
+        members=members,
+        size=counting.n,
+    )
+
+
+def _entry(m) -> Entry:
+    t = m.type
+    size = m.size if t == FILE else 0
+    if t == SYMLINK:
+        size = len(m.linkname.encode("utf-8", "surrogateescape"))
+    return Entry(
+        m.path,
+        t,
+        m.mode,
+        m.uid,
+        m.gid,
+        size,
+        m.mtime,
+        m.linkname,
+        tuple(sorted(m.xattrs)) if m.xattrs else (),
+        m.devmajor,
+        m.devminor,
+    )
