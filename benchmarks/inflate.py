@@ -27,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "plugins"))
 
-from imagefs.sources._blobs import READ_SIZE, _ZlibGzipReader, open_layer_stream  # noqa: E402
+from imagefs.sources._blobs import open_layer_stream  # noqa: E402
+from imagefs.sources._inflate import READ_SIZE, ZlibGzipReader  # noqa: E402
 from imagefs.sources.base import Descriptor, Limits  # noqa: E402
 
 BUF = bytearray(READ_SIZE)
@@ -78,18 +79,18 @@ def raw_file(path: Path):
 
 def subjects(path: Path, size: int, digest: str, diff_id: str):
     yield "gzip -dc > /dev/null (peer)", lambda: _gzip_cli(path)
-    yield "stdlib zlib.decompressobj", lambda: drain(_ZlibGzipReader(raw_file(path), zlib))
+    yield "stdlib zlib.decompressobj", lambda: drain(ZlibGzipReader(raw_file(path), zlib))
     try:
         from isal import isal_zlib
 
-        yield "isal isal_zlib.decompressobj", lambda: drain(_ZlibGzipReader(raw_file(path), isal_zlib))
+        yield "isal isal_zlib.decompressobj", lambda: drain(ZlibGzipReader(raw_file(path), isal_zlib))
         yield "isal C _GzipReader (imagefs)", lambda: drain(isal_zlib._GzipReader(raw_file(path), READ_SIZE))
     except ImportError:
         pass
     try:
         from zlib_ng import zlib_ng
 
-        yield "zlib-ng zlib_ng.decompressobj", lambda: drain(_ZlibGzipReader(raw_file(path), zlib_ng))
+        yield "zlib-ng zlib_ng.decompressobj", lambda: drain(ZlibGzipReader(raw_file(path), zlib_ng))
         if hasattr(zlib_ng, "_GzipReader"):
             yield "zlib-ng C _GzipReader", lambda: drain(zlib_ng._GzipReader(raw_file(path), READ_SIZE))
     except ImportError:
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
-    r = _ZlibGzipReader(raw_file(path), zlib)
+    r = ZlibGzipReader(raw_file(path), zlib)
     while chunk := r.read(1 << 20):
         u.update(chunk)
         usize += len(chunk)

@@ -14,7 +14,9 @@ from fixtures import F, layer
 from imagefs import media
 from imagefs.errors import BudgetExceededError, DigestMismatchError, ImagefsError, InvalidImageError
 from imagefs.sources import _blobs
-from imagefs.sources._blobs import _ZlibGzipReader, open_layer_stream, sniff, verify_bytes
+from imagefs.sources import _hashing
+from imagefs.sources._blobs import open_layer_stream, sniff, verify_bytes
+from imagefs.sources._inflate import ZlibGzipReader
 from imagefs.sources.base import Descriptor, Limits
 
 WHERE = "layer 3 (test) of oci:x"
@@ -25,7 +27,7 @@ TAR = layer(F("etc/hostname", b"box\n"), F("usr/share/doc/big", bytes(range(256)
 def hash_mode(request, monkeypatch):
     """Run a test with hashing inline and on the second thread (big layers)."""
     monkeypatch.setattr(_blobs, "THREADED_HASH_MIN", 1 << 62 if request.param == "inline-hash" else 0)
-    monkeypatch.setattr(_blobs, "HASH_BATCH", 1000)  # small batches: exercise batching and ordering
+    monkeypatch.setattr(_hashing, "HASH_BATCH", 1000)  # small batches: exercise batching and ordering
     return request.param
 
 
@@ -167,10 +169,10 @@ def test_truncated_zstd_names_the_layer(blob, diff_id):
     ],
 )
 def test_zstd_frame_walker_accepts_valid_streams(blob):
-    from imagefs.sources._blobs import _ZstdFrames
+    from imagefs.sources._inflate import ZstdFrames
 
     for step in (1, 7, 1 << 20):
-        w = _ZstdFrames()
+        w = ZstdFrames()
         for i in range(0, len(blob), step):
             w.feed(blob[i : i + step])
         assert w.complete, (step, w.bad, w.state)
@@ -227,7 +229,7 @@ def test_hash_thread_ends_when_the_stream_closes(monkeypatch):
     import threading
 
     monkeypatch.setattr(_blobs, "THREADED_HASH_MIN", 0)
-    monkeypatch.setattr(_blobs, "HASH_BATCH", 10)
+    monkeypatch.setattr(_hashing, "HASH_BATCH", 10)
     blob = gz(TAR)
     for drain_it in (True, False):
         with open_layer_stream(io.BytesIO(blob), desc_for(blob), sha(TAR), WHERE, Limits()) as s:
@@ -322,7 +324,7 @@ def test_verify_bytes_sha512():
     ids=["single", "multi-member-with-padding"],
 )
 def test_zlib_fallback_reader(blob, expect):
-    r = _ZlibGzipReader(io.BytesIO(blob), read_size=1000)
+    r = ZlibGzipReader(io.BytesIO(blob), read_size=1000)
     out = bytearray()
     while chunk := r.read(3000):
         out += chunk
@@ -335,7 +337,7 @@ def test_zlib_fallback_reader(blob, expect):
     ids=["truncated", "garbage"],
 )
 def test_zlib_fallback_reader_errors(blob, exc):
-    r = _ZlibGzipReader(io.BytesIO(blob))
+    r = ZlibGzipReader(io.BytesIO(blob))
     with pytest.raises(exc):
         while r.read(1 << 16):
             pass

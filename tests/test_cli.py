@@ -39,11 +39,7 @@ def fake_listing(monkeypatch):
         seen.append((reference, _common.source_options(args), _common.limits(args), args.symlinks, args.no_cache))
         return sample_tree()
 
-    monkeypatch.setattr(_common, "list_tree", fake)
-    for name in ("list", "diff"):
-        mod = sys.modules.get(f"imagefs.commands.{name}")
-        if mod is not None and hasattr(mod, "list_tree"):
-            monkeypatch.setattr(mod, "list_tree", fake)
+    monkeypatch.setattr(_common, "list_tree", fake)  # commands call _common.list_tree
     return seen
 
 
@@ -116,7 +112,6 @@ def test_bad_usage_exits_2_with_one_error_line(capsys, fake_listing, monkeypatch
     monkeypatch.delenv("IMAGEFS_REGISTRY_CREDS", raising=False)
     if case == "bad-platform":
         monkeypatch.setattr(_common, "list_tree", lambda args, ref: _common.open_image(args, "oci:/nonexistent:x"))
-        monkeypatch.setattr(sys.modules["imagefs.commands.list"], "list_tree", _common.list_tree)
     try:
         code = cli.main(argv)
     except SystemExit as exit_:  # argparse errors
@@ -214,3 +209,36 @@ def test_inspect_broken_image_exits_1(capsys, two_images, tmp_path, ref, needle)
     code, out, err = run(capsys, "inspect", ref.format(base=tmp_path, a=a_dir))
     assert (code, out) == (1, "")
     assert err.startswith("imagefs: error: ") and err.count("\n") == 1 and needle in err
+
+
+@pytest.fixture(scope="module")
+def multiarch(tmp_path_factory):
+    from imagefs.oci_writer import ImageSpec, build_image, write_oci_layout
+    from imagefs.platform import Platform
+
+    d = tmp_path_factory.mktemp("multiarch") / "layout"
+    imgs = [
+        build_image(ImageSpec([layer(F(f"{arch}.txt", arch.encode()))], platform=Platform("linux", arch, variant)))
+        for arch, variant in (("amd64", None), ("arm64", "v8"))
+    ]
+    index_digest = write_oci_layout(d, imgs, tag="multi")
+    return f"oci:{d}:multi", index_digest, imgs
+
+
+@pytest.mark.parametrize("platform,which", [("linux/amd64", 0), ("linux/arm64", 1), ("linux/arm64/v8", 1)],
+                         ids=["amd64", "arm64-means-v8", "arm64-v8"])
+def test_inspect_picks_the_platform_from_an_index(capsys, multiarch, platform, which):
+    ref, index_digest, imgs = multiarch
+    code, out, _ = run(capsys, "inspect", ref, "--platform", platform, "-f", "json")
+    doc = json.loads(out)
+    assert code == 0
+    assert doc["index_digest"] == index_digest
+    assert doc["manifest_digest"] == imgs[which].manifest_digest
+    code, out, _ = run(capsys, "inspect", ref, "--platform", platform, "--digest-only")
+    assert out == imgs[which].manifest_digest + "\n"
+
+
+def test_missing_platform_exits_1_listing_the_available_ones(capsys, multiarch):
+    code, out, err = run(capsys, "inspect", multiarch[0], "--platform", "linux/s390x")
+    assert (code, out) == (1, "")
+    assert "available: linux/amd64, linux/arm64/v8" in err and err.count("\n") == 1

@@ -190,10 +190,10 @@ def test_human_size_matches_ls_h(n, shown):
     "etype,mode,shown",
     [("file", 0o644, "-rw-r--r--"), ("file", 0o4755, "-rwsr-xr-x"), ("file", 0o4644, "-rwSr--r--"),
      ("file", 0o2755, "-rwxr-sr-x"), ("file", 0o2745, "-rwxr-Sr-x"), ("dir", 0o1777, "drwxrwxrwt"),
-     ("dir", 0o1776, "drwxrwxrwT"), ("symlink", 0o777, "lrwxrwxrwx"), ("char", 0o666, "crw-rw-rw-"),
+     ("dir", 0o1776, "drwxrwxrwT"), ("symlink", 0o777, "lrwxrwxrwx"), ("symlink", 0o644, "lrwxrwxrwx"), ("char", 0o666, "crw-rw-rw-"),
      ("block", 0o660, "brw-rw----"), ("fifo", 0o600, "prw-------"), ("hardlink", 0o755, "-rwxr-xr-x")],
     ids=["plain", "setuid-exec", "setuid-noexec-S", "setgid", "setgid-noexec-S", "sticky", "sticky-noexec-T",
-         "symlink", "char", "block", "fifo", "hardlink-is-file"],
+         "symlink", "symlink-recorded-0644-shows-as-linux-does", "char", "block", "fifo", "hardlink-is-file"],
 )
 def test_mode_string(etype, mode, shown):
     assert mode_string(Entry("/x", etype, mode)) == shown

@@ -596,3 +596,20 @@ def test_skopeo_docker_archive_additional_tags(tmp_path):
     assert a == b and a[1] == LAYERS
     with pytest.raises(NotFoundError, match="app:1, ghcr.io/o/app:2"):
         open_image(f"docker-archive:{out}:app:3")
+
+
+@pytest.mark.parametrize("gzip_outer", [False, True], ids=["tar", "tar.gz"])
+def test_archive_layers_read_concurrently(tmp_path, gzip_outer):
+    from concurrent.futures import ThreadPoolExecutor
+
+    layers = [layer(F(f"f{i}", bytes([i]) * 50000)) for i in range(6)]
+    img = build_image(ImageSpec(layers, compression="gzip"))
+    arc = tmp_path / "a.tar"
+    write_docker_archive(arc, img, oci_inside=True, gzip_outer=gzip_outer)
+    with open_image(f"docker-archive:{arc}") as im:
+        def read(la):
+            with la.open() as s:
+                return s.read()
+
+        with ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(read, im.layers() * 3)) == layers * 3

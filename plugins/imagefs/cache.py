@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 from .layer_index import INDEX_VERSION, LayerIndex, paused_gc
@@ -87,6 +86,8 @@ class LayerCache:
         doc = index.to_json()
         doc["key"] = key
         data = json.dumps(doc, separators=(",", ":")).encode("ascii")
+        import tempfile
+
         tmp = None
         try:
             p.parent.mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,8 @@
 :func:`index_layer` reads a layer's uncompressed tar stream once and keeps what the merge
 needs, never the file contents:
 
-- ``entries``: path -> :class:`~imagefs.tree.Entry` (``layer`` unset), in tar order. A path
-  that occurs twice keeps its **last** occurrence, at the position of that occurrence.
+- ``rows`` (``entries`` as :class:`~imagefs.tree.Entry` objects, ``layer`` unset), in tar
+  order. A path that occurs twice keeps its **last** occurrence, at that position.
 - ``whiteouts``: paths that ``.wh.NAME`` files delete **in lower layers** (never in this
   layer: the merge applies whiteouts before this layer's entries, so entries of the same
   layer survive their own layer's whiteouts whatever the tar order).
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Iterator
 
 from .errors import InvalidImageError
-from .tarstream import CHUNK, iter_members
+CHUNK = 1 << 20  # read size of the byte-counting wrapper (tarstream reads this much)
 from .tree import DIR, FILE, HARDLINK, SYMLINK, Entry
 
 INDEX_VERSION = 1
@@ -71,27 +71,39 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
+# A row is an entry in compact form: [path, type, mode, uid, gid, size, mtime] and, for
+# links, devices and entries with xattrs, [..., target, xattrs (tuple), devmajor, devminor].
+# The merge builds its Entry objects straight from rows (one object per entry, not two).
+Row = list
+
+
+def row_entry(row: Row, layer: int = -1) -> Entry:
+    if len(row) == 7:
+        return Entry(*row, None, (), 0, 0, layer)
+    return Entry(*row, layer)
+
+
 @dataclass
 class LayerIndex:
-    """What one layer writes and deletes. See the module docstring."""
+    """What one layer writes and deletes. See the module docstring.
 
-    entries: dict[str, Entry] = field(default_factory=dict)
+    ``rows`` holds the entries in compact form (see ``Row``), in tar order with
+    duplicates resolved; :attr:`entries` gives them as :class:`Entry` objects.
+    """
+
+    rows: list[Row] = field(default_factory=list)
     whiteouts: list[str] = field(default_factory=list)
     opaque: list[str] = field(default_factory=list)
     moved: dict[str, str] = field(default_factory=dict)
     members: int = 0  # tar members read (entries, whiteouts, markers, metadata)
     size: int = 0  # uncompressed tar bytes
 
+    @property
+    def entries(self) -> dict[str, Entry]:
+        """path -> Entry (``layer`` unset), in tar order. Built on each access."""
+        return {row[0]: row_entry(row) for row in self.rows}
+
     def to_json(self) -> dict[str, Any]:
-        rows = []
-        append = rows.append
-        for e in self.entries.values():
-            if e.target is None and not e.xattrs and not e.devmajor and not e.devminor:
-                append([e.path, e.type, e.mode, e.uid, e.gid, e.size, e.mtime])
-            else:
-                append(
-                    [e.path, e.type, e.mode, e.uid, e.gid, e.size, e.mtime, e.target, list(e.xattrs), e.devmajor, e.devminor]
-                )
         return {
             "version": INDEX_VERSION,
             "members": self.members,
@@ -99,7 +111,7 @@ class LayerIndex:
             "whiteouts": self.whiteouts,
             "opaque": self.opaque,
             "moved": self.moved,
-            "entries": rows,
+            "entries": self.rows,
         }
 
     @classmethod
@@ -107,21 +119,21 @@ class LayerIndex:
         """Rebuild an index; raises ``ValueError`` on any other version or a bad shape."""
         if not isinstance(doc, dict) or doc.get("version") != INDEX_VERSION:
             raise ValueError(f"layer index version {doc.get('version') if isinstance(doc, dict) else None!r}")
-        entries: dict[str, Entry] = {}
-        with paused_gc():
-            for row in doc["entries"]:
-                if len(row) != 7:
-                    row[8] = tuple(row[8])
-                e = Entry(*row)
-                entries[e.path] = e
-        return cls(
-            entries=entries,
-            whiteouts=list(doc["whiteouts"]),
-            opaque=list(doc["opaque"]),
-            moved=dict(doc.get("moved") or {}),
-            members=int(doc["members"]),
-            size=int(doc["size"]),
-        )
+        rows = doc["entries"]
+        if not isinstance(rows, list):
+            raise ValueError("entries is not a list")
+        for row in rows:
+            n = len(row)
+            if n != 7:
+                if n != 11:
+                    raise ValueError(f"entry row of {n} fields")
+                row[8] = tuple(row[8])
+            if not isinstance(row[0], str) or not isinstance(row[1], str):
+                raise ValueError("entry row without a path and type")
+        whiteouts, opaque, moved = doc["whiteouts"], doc["opaque"], doc.get("moved") or {}
+        if not isinstance(whiteouts, list) or not isinstance(opaque, list) or not isinstance(moved, dict):
+            raise ValueError("whiteouts, opaque or moved has the wrong type")
+        return cls(rows, whiteouts, opaque, moved, int(doc["members"]), int(doc["size"]))
 
 
 class _Counting:
@@ -150,12 +162,14 @@ def index_layer(stream: IO[bytes], *, limits=None, where: str = "layer") -> Laye
 
 
 def _index(stream: IO[bytes], limits, where: str) -> LayerIndex:
+    from .tarstream import iter_members
+
     counting = _Counting(stream)
-    entries: dict[str, Entry] = {}
+    entries: dict[str, Row] = {}
     whiteouts: dict[str, None] = {}
     opaque: dict[str, None] = {}
-    aufs: dict[str, Entry] = {}
-    aufs_links: list[Entry] = []
+    aufs: dict[str, Row] = {}
+    aufs_links: list[Row] = []
     members = 0
     pop = entries.pop
     for m in iter_members(counting, limits=limits, where=where):
@@ -168,7 +182,7 @@ def _index(stream: IO[bytes], limits, where: str) -> LayerIndex:
                 # AUFS metadata at the root (/.wh..wh.plnk, /.wh..wh.aufs, /.wh..wh.orph)
                 # and everything in it: hidden; files in the link dir may be hardlink targets.
                 if path.startswith(AUFS_LINK_DIR + "/") and m.type == FILE:
-                    aufs[path] = _entry(m)
+                    aufs[path] = _row(m)
                 continue
             if "/.wh." in parent:
                 raise InvalidImageError(
@@ -192,24 +206,25 @@ def _index(stream: IO[bytes], limits, where: str) -> LayerIndex:
                     f"{where}: entry {m.name!r} makes the image root a {m.type}; the root must be a directory"
                 )
             continue
-        e = _entry(m)
-        if e.type == HARDLINK and e.target.startswith(AUFS_LINK_DIR + "/"):
-            aufs_links.append(e)
+        row = _row(m)
+        if m.type == HARDLINK and m.linkname.startswith(AUFS_LINK_DIR + "/"):
+            aufs_links.append(row)
         pop(path, None)
-        entries[path] = e
+        entries[path] = row
     moved: dict[str, str] = {}
-    for e in aufs_links:
-        if entries.get(e.path) is not e:
+    for row in aufs_links:
+        path, target = row[0], row[7]
+        if entries.get(path) is not row:
             continue
-        src = aufs.get(e.target)
+        src = aufs.get(target)
         if src is None:
             raise InvalidImageError(
-                f"{where}: hardlink {e.path!r} points to {e.target!r}, which is not in the layer's AUFS link directory"
+                f"{where}: hardlink {path!r} points to {target!r}, which is not in the layer's AUFS link directory"
             )
-        entries[e.path] = Entry(e.path, FILE, src.mode, src.uid, src.gid, src.size, src.mtime, None, src.xattrs)
-        moved[e.path] = e.target
+        entries[path] = [path, FILE, *src[2:7]] + ([None, src[8], 0, 0] if len(src) > 7 and src[8] else [])
+        moved[path] = target
     return LayerIndex(
-        entries=entries,
+        rows=list(entries.values()),
         whiteouts=list(whiteouts),
         opaque=list(opaque),
         moved=moved,
@@ -218,21 +233,15 @@ def _index(stream: IO[bytes], limits, where: str) -> LayerIndex:
     )
 
 
-def _entry(m) -> Entry:
+def _row(m) -> Row:
     t = m.type
-    size = m.size if t == FILE else 0
-    if t == SYMLINK:
-        size = len(m.linkname.encode("utf-8", "surrogateescape"))
-    return Entry(
-        m.path,
-        t,
-        m.mode,
-        m.uid,
-        m.gid,
-        size,
-        m.mtime,
-        m.linkname,
-        tuple(sorted(m.xattrs)) if m.xattrs else (),
-        m.devmajor,
-        m.devminor,
-    )
+    if t == FILE:
+        if m.xattrs:
+            return [m.path, t, m.mode, m.uid, m.gid, m.size, m.mtime, None, tuple(sorted(m.xattrs)), 0, 0]
+        return [m.path, t, m.mode, m.uid, m.gid, m.size, m.mtime]
+    if t == DIR:
+        if m.xattrs:
+            return [m.path, t, m.mode, m.uid, m.gid, 0, m.mtime, None, tuple(sorted(m.xattrs)), 0, 0]
+        return [m.path, t, m.mode, m.uid, m.gid, 0, m.mtime]
+    size = len(m.linkname.encode("utf-8", "surrogateescape")) if t == SYMLINK else 0
+    return [m.path, t, m.mode, m.uid, m.gid, size, m.mtime, m.linkname, tuple(sorted(m.xattrs)), m.devmajor, m.devminor]

@@ -64,7 +64,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .errors import BudgetExceededError, InvalidImageError, UsageError
-from .layer_index import LayerIndex, paused_gc
+from .layer_index import LayerIndex, Row, paused_gc, row_entry
 from .tree import DIR, FILE, HARDLINK, ROOT, SYMLINK, Entry, LayerInfo, Tree
 
 SYMLINK_MODELS = ("overlay", "follow")
@@ -123,6 +123,12 @@ class _Merger:
         E, K = self.E, self.K
         follow = self.follow
 
+        # Overlay: a marker's directory is part of this layer, so it is made only after all
+        # of the layer's whiteouts and opaque markers removed what they hide in the lower
+        # layers; otherwise ``.wh.a`` after ``a/.wh.x`` would delete this layer's own ``a``
+        # (and an opaque ``a/`` would clear the ``a/b/`` holding ``a/b/.wh.x``): tar order
+        # must not matter.
+        marker_dirs: list[str] = []
         for w in ix.whiteouts:
             parent, _, name = w.rpartition("/")
             parent = parent or ROOT
@@ -131,7 +137,7 @@ class _Merger:
                 if parent not in K:
                     continue
             else:
-                self._ensure_dir(parent)
+                marker_dirs.append(parent)
             p = (parent if parent != ROOT else "") + "/" + name
             if p in E:
                 self._remove(p)
@@ -141,33 +147,54 @@ class _Merger:
                 if d not in K:
                     continue
             else:
-                self._ensure_dir(d)
+                marker_dirs.append(d)
+                if d not in K:
+                    continue
             self._removed(self.tree.clear_dir(d))
+        for d in marker_dirs:
+            if d not in K:
+                self._ensure_dir(d)
 
         moved = ix.moved
-        for e in ix.entries.values():
-            path = e.path
+        written = self.written
+        gone = self.gone
+        for row in ix.rows:
+            path = row[0]
+            t = row[1]
             cut = path.rfind("/")
             parent = path[:cut] or ROOT
-            if follow and parent not in K:
-                parent = self._resolve(parent)
-                path = (parent if parent != ROOT else "") + path[cut:]
-            if parent not in K:
-                self._ensure_dir(parent)
-            t = e.type
+            if parent in K:
+                if t != HARDLINK and path not in E and not moved:
+                    # The common case: a new path in an existing directory.
+                    if path not in written:
+                        written[path] = path in gone
+                    E[path] = Entry(*row, None, (), 0, 0, L) if len(row) == 7 else Entry(*row, L)
+                    K[parent][path[cut + 1 :]] = None
+                    if t == DIR:
+                        K[path] = {}
+                    elif t == SYMLINK and follow:
+                        self.resolved.clear()
+                    continue
+            else:
+                if follow:
+                    parent = self._resolve(parent)
+                    path = (parent if parent != ROOT else "") + path[cut:]
+                if parent not in K:
+                    self._ensure_dir(parent)
             if t == HARDLINK:
                 # Like the appliers: remove what is at the link's path, then link.
                 if path in E:
-                    if path not in self.written:
-                        self.written[path] = E[path].layer < L or path in self.gone
+                    if path not in written:
+                        written[path] = E[path].layer < L or path in gone
                     self._remove(path)
-                new = self._bind(e, path)
+                new = self._bind(row, path)
             else:
-                new = Entry(path, t, e.mode, e.uid, e.gid, e.size, e.mtime, e.target, e.xattrs, e.devmajor, e.devminor, L)
-                if moved and e.path in moved:
-                    new.origin = (L, moved[e.path])
-                elif path != e.path:
-                    new.origin = (L, e.path)
+                new = row_entry(row, L)
+                if path != row[0]:
+                    new.path = path
+                    new.origin = (L, row[0])
+                if moved and row[0] in moved:
+                    new.origin = (L, moved[row[0]])
             self._put(new)
 
         added = modified = 0
@@ -317,24 +344,25 @@ class _Merger:
             cur = cur + "/" + last if last not in ("", ".", "..") else cur
         return cur or ROOT
 
-    def _bind(self, e: Entry, path: str) -> Entry:
-        """A hardlink entry at ``path`` bound to the inode its target names."""
-        target = e.target or ""
+    def _bind(self, row: Row, path: str) -> Entry:
+        """A hardlink entry at ``path`` (from ``row``) bound to the inode its target names."""
+        name = row[0]
+        target = row[7] or ""
         real = self._walk(target, target, follow_last=False) if target != ROOT else ROOT
         te = self.E.get(real)
         if real == ROOT or (te is not None and te.type == DIR):
             raise InvalidImageError(
-                f"{self.where}: hardlink {e.path!r} points to the directory {target!r}; hardlinks to directories are invalid"
+                f"{self.where}: hardlink {name!r} points to the directory {target!r}; hardlinks to directories are invalid"
             )
         if te is None:
             raise InvalidImageError(
-                f"{self.where}: hardlink {e.path!r} points to {target!r}, which does not exist at that point of the layer "
+                f"{self.where}: hardlink {name!r} points to {target!r}, which does not exist at that point of the layer "
                 "(container runtimes refuse this layer too)"
             )
         if te.type == HARDLINK:
             te = self.E[te.target]
         if te.path == path:
-            raise InvalidImageError(f"{self.where}: hardlink {e.path!r} points to itself")
+            raise InvalidImageError(f"{self.where}: hardlink {name!r} points to itself")
         new = Entry(path, HARDLINK, te.mode, te.uid, te.gid, te.size, te.mtime, te.path, te.xattrs, te.devmajor, te.devminor, self.L)
         self.links.setdefault(te.path, []).append(new)
         return new

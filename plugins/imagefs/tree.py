@@ -315,18 +315,19 @@ class Tree:
             d = stack.pop()
             base = "" if d == ROOT else d
             names = self._kids.get(d)
-            if not names:
-                continue
-            for name in names:
+            for name in names or ():
                 child = f"{base}/{name}"
                 e = self._entries.pop(child)
                 removed.append(e)
                 if e.type == DIR:
                     stack.append(child)
             if d == path:
-                names.clear()
+                if names:
+                    names.clear()
             else:
-                del self._kids[d]
+                # Also for an EMPTY subdirectory: a stale child map would make the removed
+                # directory look present to anyone testing ``path in tree._kids``.
+                self._kids.pop(d, None)
         return removed
 
     # -- JSON v1 ----------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Options and steps the ``list``, ``diff`` and ``inspect`` commands share.
 
 - image options: ``--platform``, ``--no-cache``, ``--symlinks overlay|follow``,
-  ``-q/--quiet`` (no progress line);
+  ``-q/--quiet`` (no progress line), ``-j/--jobs N`` (layers read at once);
 - registry options, handed to the source as ``source_options``
   ``{creds, insecure_registries, tls_verify}``: ``--creds USER:PASS`` (default
   ``$IMAGEFS_REGISTRY_CREDS``), ``--insecure-registry HOST`` (repeatable),
@@ -21,6 +21,8 @@ from typing import Any
 from ..errors import UsageError
 
 SYMLINK_MODELS = ("overlay", "follow")
+# Layers read at once from a registry by default: downloads overlap, inflate stays bounded.
+REGISTRY_JOBS = 4
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$", re.I)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
 
@@ -78,6 +80,10 @@ def add_image_options(parser: argparse.ArgumentParser) -> None:
         "or follow (write through the link, as umoci and vfs do)",
     )
     g.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr")
+    g.add_argument(
+        "-j", "--jobs", type=positive_int, metavar="N",
+        help=f"layers to read at once (default: {REGISTRY_JOBS} from a registry, 1 from local files)",
+    )
     r = parser.add_argument_group("registry options")
     r.add_argument("--creds", metavar="USER:PASS", help="registry credentials (default: $IMAGEFS_REGISTRY_CREDS)")
     r.add_argument(
@@ -130,6 +136,11 @@ def list_tree(args: argparse.Namespace, reference: str):
     from ..listing import list_image
     from ..progress import progress_for
 
+    from ..reference import parse
+
+    jobs = args.jobs
+    if jobs is None:
+        jobs = REGISTRY_JOBS if parse(reference).transport == "docker" else 1
     progress = progress_for(sys.stderr, quiet=args.quiet)
     try:
         with open_image(args, reference) as image:
@@ -139,6 +150,7 @@ def list_tree(args: argparse.Namespace, reference: str):
                 limits=image.limits,
                 symlinks=args.symlinks,
                 progress=progress,
+                workers=jobs,
             )
     finally:
         if progress is not None:

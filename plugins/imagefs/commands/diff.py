@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_image_options, emit, list_tree
+from . import _common
+from ._common import add_image_options, emit
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from ..diff import diff_trees
     from ..render.diff import render
 
-    a = list_tree(args, args.image_a)
-    b = list_tree(args, args.image_b)
+    a = _common.list_tree(args, args.image_a)
+    b = _common.list_tree(args, args.image_b)
     emit(render(diff_trees(a, b, mtime=args.mtime), args.format))
     return 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UsageError
-from ._common import add_image_options, emit, list_tree, positive_int
+from . import _common
+from ._common import add_image_options, emit, positive_int
 
 FORMATS = ("tree", "ls", "json", "layers")
 
@@ -37,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     if args.format == "layers" and args.path not in ("/", ""):
         raise UsageError("--format layers describes the whole image; leave out PATH")
-    tree = list_tree(args, args.image)
+    tree = _common.list_tree(args, args.image)
     emit(render(tree, args))
     return 0
 

@@ -22,7 +22,13 @@ MAX_SYMLINK_HOPS = 40
 
 
 def mode_string(entry: Entry) -> str:
-    """``-rwsr-xr-x`` for ``entry`` (a hardlink is a regular file: ``-``)."""
+    """``-rwsr-xr-x`` for ``entry`` (a hardlink is a regular file: ``-``).
+
+    A symlink is always ``lrwxrwxrwx``, as Linux shows every symlink, whatever mode the
+    tar header recorded (JSON keeps the recorded mode).
+    """
+    if entry.type == SYMLINK:
+        return "lrwxrwxrwx"
     m = entry.mode
     chars = [_TYPE_CHAR.get(entry.type, "-")]
     for shift, special, on, off in ((6, 0o4000, "s", "S"), (3, 0o2000, "s", "S"), (0, 0o1000, "t", "T")):

@@ -13,8 +13,9 @@ Output follows ``tree(1)`` (``LC_ALL=C tree -a --noreport`` plus the report line
 Differences from ``tree(1)``, on purpose:
 
 - names sort by code point (``LC_ALL=C``), so output does not depend on a locale;
-- a symlink counts as a file even when it points to a directory (``tree`` stats the
-  link target on the host; the image's links are not followed);
+- a symlink that resolves to a directory counts as a directory, as ``tree`` counts it,
+  but it is resolved inside the image (an absolute target starts at the image root),
+  never on the host;
 - hidden names (dot files) are always shown, like ``tree -a``;
 - with ``markers=True`` a name gets `` [setuid]``, `` [setgid]``, `` [sticky]`` and
   `` [caps]`` (file capabilities) annotations, and `` [layer N]`` with ``layers=True``.
@@ -57,6 +58,13 @@ def entry_markers(entry: Entry) -> list[str]:
     if entry.has_capabilities:
         out.append("caps")
     return out
+
+
+def _points_to_dir(tree: Tree, entry: Entry) -> bool:
+    try:
+        return lookup(tree, entry.path, follow_last=True).type == DIR
+    except NotFoundError:
+        return False
 
 
 def render(
@@ -105,6 +113,8 @@ def render(
                     kids = tree.children(entry.path)
                     for i in range(len(kids) - 1, -1, -1):
                         stack.append((d + 1, kids[i], i == len(kids) - 1))
+            elif entry.type == SYMLINK and _points_to_dir(tree, entry):
+                dirs += 1
             else:
                 files += 1
     if report:

@@ -17,6 +17,7 @@ import logging
 import os
 import posixpath
 import tarfile
+import threading
 from typing import IO, Any
 
 from ..errors import ImagefsError, InvalidImageError, NotFoundError
@@ -131,6 +132,7 @@ class TarArchive:
         self._small: dict[str, bytes] = {}
         self._heads: dict[str, bytes] = {}
         self._parked: tuple[IO[bytes], int] | None = None
+        self._park_lock = threading.Lock()  # layers may be read by several threads
         try:
             self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError as err:
@@ -223,17 +225,19 @@ class TarArchive:
         return _Window(self._fd, offset, size)
 
     def _unpark(self, offset: int) -> tuple[IO[bytes], int] | None:
-        parked = self._parked
-        if parked is not None and parked[1] <= offset:
-            self._parked = None
-            return parked
-        return None
+        with self._park_lock:
+            parked = self._parked
+            if parked is not None and parked[1] <= offset:
+                self._parked = None
+                return parked
+            return None
 
     def _park(self, f: IO[bytes], pos: int) -> None:
-        if self._fd < 0:
-            f.close()
-            return
-        old, self._parked = self._parked, (f, pos)
+        with self._park_lock:
+            if self._fd < 0:
+                old: tuple[IO[bytes], int] | None = (f, pos)
+            else:
+                old, self._parked = self._parked, (f, pos)
         if old is not None:
             old[0].close()
 
@@ -253,6 +257,7 @@ class TarArchive:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        if self._parked is not None:
-            self._parked[0].close()
-            self._parked = None
+        with self._park_lock:
+            parked, self._parked = self._parked, None
+        if parked is not None:
+            parked[0].close()

@@ -21,16 +21,15 @@ decoders fill the caller's buffer through ``readinto`` and read the source throu
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
-import queue
-import threading
 import zlib
 from typing import IO, Any, Callable
 
 from .. import media
 from ..errors import BudgetExceededError, DigestMismatchError, ImagefsError, InvalidImageError
+from ._hashing import HashPipe, PipedHash, new_hasher
+from ._inflate import READ_SIZE, ZlibGzipReader, ZstdFrames, sniff
 
 try:  # ISA-L inflate: several times faster than zlib (benchmarks/inflate.py).
     from isal import isal_zlib as _isal_zlib
@@ -42,195 +41,33 @@ except ImportError:  # pragma: no cover - isal is a runtime requirement
     _IsalGzipReader = None
     _DECODE_ERRORS = (EOFError, OSError, zlib.error)
 
+__all__ = ["LayerStream", "open_layer_stream", "sniff", "verify_bytes"]
+
 log = logging.getLogger(__name__)
 
-READ_SIZE = 1 << 20  # bytes pulled from the source per read
 SNIFF_SIZE = 64 * 1024
 RATIO_GRACE = 1 << 20  # the ratio budget applies once this much was inflated
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
-HASH_BATCH = 256 * 1024
-HASH_QUEUE = 32
 THREADED_HASH_MIN = 4 << 20  # blobs at least this big are hashed on a second thread
 
 Progress = Callable[[int], Any]
-
-
-def _hasher(digest: str) -> Any:
-    algo = digest.split(":", 1)[0]
-    if algo not in ("sha256", "sha512"):
-        raise InvalidImageError(f"unsupported digest algorithm in {digest!r}")
-    return hashlib.new(algo)
-
-
-class _HashPipe:
-    """Hash on a second core: ``hashlib`` releases the GIL for large updates.
-
-    Updates are batched to :data:`HASH_BATCH` bytes and handed to one worker thread in
-    order, through a bounded queue (at most ``HASH_QUEUE`` batches in flight), so the
-    inflating thread and the hashing thread run in parallel. ~30% faster on a 2-core
-    machine for big layers (see benchmarks/inflate.py).
-    """
-
-    def __init__(self) -> None:
-        self._q: queue.Queue = queue.Queue(maxsize=HASH_QUEUE)
-        self._thread: threading.Thread | None = None
-
-    def _work(self) -> None:
-        while True:
-            item = self._q.get()
-            try:
-                if item is None:
-                    return
-                h, data = item
-                h.update(data)
-            finally:
-                self._q.task_done()
-
-    def put(self, h: Any, data: bytes) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._work, name="imagefs-hash", daemon=True)
-            self._thread.start()
-        self._q.put((h, data))
-
-    def wait(self) -> None:
-        if self._thread is not None:
-            self._q.join()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._q.put(None)
-            self._thread = None
-
-
-class _PipedHash:
-    """A hash whose updates run on a :class:`_HashPipe` (or inline without one)."""
-
-    def __init__(self, digest: str, pipe: _HashPipe | None):
-        self._h = _hasher(digest)
-        self._pipe = pipe
-        self._batch = bytearray()
-
-    def update(self, data: Any, owned: bool = False) -> None:
-        """Add ``data``; ``owned`` says it is an immutable ``bytes`` no one will reuse."""
-        if self._pipe is None:
-            self._h.update(data)
-            return
-        if len(data) >= HASH_BATCH:
-            if self._batch:
-                self._pipe.put(self._h, bytes(self._batch))
-                self._batch.clear()
-            self._pipe.put(self._h, data if owned and isinstance(data, bytes) else bytes(data))
-            return
-        self._batch += data
-        if len(self._batch) >= HASH_BATCH:
-            self._pipe.put(self._h, bytes(self._batch))
-            self._batch.clear()
-
-    def hexdigest(self) -> str:
-        if self._pipe is not None:
-            if self._batch:
-                self._pipe.put(self._h, bytes(self._batch))
-                self._batch.clear()
-            self._pipe.wait()
-        return self._h.hexdigest()
 
 
 def verify_bytes(data: bytes, desc: Any, where: str) -> None:
     """Check ``data`` against a descriptor: size first, then its sha256/sha512 digest."""
     if len(data) != desc.size:
         raise DigestMismatchError(f"{where}: size is {len(data)} bytes, the descriptor says {desc.size}")
-    h = _hasher(desc.digest)
+    h = new_hasher(desc.digest)
     h.update(data)
     got = f"{desc.digest.split(':', 1)[0]}:{h.hexdigest()}"
     if got != desc.digest:
         raise DigestMismatchError(f"{where}: content digest is {got}, expected {desc.digest}")
 
 
-def sniff(head: bytes) -> str:
-    """``gzip``, ``zstd`` or ``none`` from a blob's first bytes."""
-    if head[:2] == GZIP_MAGIC:
-        return "gzip"
-    if head[:4] == ZSTD_MAGIC:
-        return "zstd"
-    if len(head) >= 4 and head[1:4] == b"\x2a\x4d\x18" and head[0] & 0xF0 == 0x50:
-        return "zstd"  # a skippable frame (0x184D2A50..5F, little-endian) first
-    return "none"
-
-
-class _ZstdFrames:
-    """Walks zstd frame and block headers as compressed bytes pass, to detect truncation.
-
-    zstandard's stream reader ends quietly when its input stops inside a frame; this walker
-    knows whether the input ended on a frame boundary. It reads only headers (frame header,
-    3-byte block headers, skippable-frame lengths) and skips payloads, so it is cheap.
-    """
-
-    def __init__(self) -> None:
-        self.state = "magic"
-        self.need = 4
-        self.buf = bytearray()
-        self.skip = 0
-        self.checksum = False
-        self.bad: str | None = None
-        self.offset = 0
-
-    def feed(self, data: Any) -> None:
-        mv = memoryview(data).cast("B")
-        i, end = 0, len(mv)
-        while i < end and self.bad is None:
-            if self.skip:
-                k = min(self.skip, end - i)
-                self.skip -= k
-                i += k
-                continue
-            k = min(self.need - len(self.buf), end - i)
-            self.buf += mv[i : i + k]
-            i += k
-            if len(self.buf) == self.need:
-                self._step(bytes(self.buf), self.offset + i - self.need)
-                self.buf.clear()
-        self.offset += end
-
-    def _step(self, h: bytes, at: int) -> None:
-        if self.state == "magic":
-            if h == ZSTD_MAGIC:
-                self.state, self.need = "fhd", 1
-            elif sniff(h) == "zstd":
-                self.state, self.need = "skiplen", 4
-            else:
-                self.bad = f"no zstd frame at byte {at}"
-        elif self.state == "skiplen":
-            self.skip = int.from_bytes(h, "little")
-            self.state, self.need = "magic", 4
-        elif self.state == "fhd":
-            fhd = h[0]
-            single = bool(fhd & 0x20)
-            fcs = (1 if single else 0, 2, 4, 8)[fhd >> 6]
-            self.skip = (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + fcs
-            self.checksum = bool(fhd & 0x04)
-            self.state, self.need = "block", 3
-        else:  # block header
-            v = int.from_bytes(h, "little")
-            last, btype, size = v & 1, (v >> 1) & 3, v >> 3
-            if btype == 3:
-                self.bad = f"reserved zstd block type at byte {at}"
-                return
-            self.skip = 1 if btype == 1 else size
-            if last:
-                self.skip += 4 if self.checksum else 0
-                self.state, self.need = "magic", 4
-
-    @property
-    def complete(self) -> bool:
-        return self.bad is None and self.state == "magic" and not self.buf and not self.skip
-
-
 class _Tap(io.RawIOBase):
     """The raw blob, at most ``size`` bytes of it, counted, hashed and reported."""
 
-    def __init__(self, raw: IO[bytes], desc: Any, where: str, progress: Progress | None, pipe: "_HashPipe | None" = None):
+    def __init__(self, raw: IO[bytes], desc: Any, where: str, progress: Progress | None, pipe: "HashPipe | None" = None):
         super().__init__()
         self._raw = raw
         self._readinto = getattr(raw, "readinto", None)
@@ -238,7 +75,7 @@ class _Tap(io.RawIOBase):
         self._desc = desc
         self.remaining = desc.size
         self.count = 0
-        self.hash = _PipedHash(desc.digest, pipe)
+        self.hash = PipedHash(desc.digest, pipe)
         self._progress = progress
         self._pending = memoryview(b"")
         self.observer: Callable[[Any], None] | None = None
@@ -350,50 +187,6 @@ class _Tap(io.RawIOBase):
                 super().close()
 
 
-class _ZlibGzipReader:
-    """Multi-member gzip over a zlib-compatible module (stdlib ``zlib``, ``zlib_ng``...).
-
-    The fallback when ISA-L's C reader is missing, and a benchmark subject. Zero padding
-    between or after members is skipped, as gzip(1) does.
-    """
-
-    def __init__(self, fp: Any, zmod: Any = zlib, read_size: int = READ_SIZE):
-        self._fp = fp
-        self._zmod = zmod
-        self._read_size = read_size
-        self._d: Any = None  # None between members
-        self._in = b""
-
-    def read(self, n: int) -> bytes:
-        while True:
-            if not self._in:
-                self._in = self._fp.read(self._read_size)
-                if not self._in:
-                    if self._d is not None:
-                        raise EOFError("compressed data ended before the end-of-stream marker")
-                    return b""
-            if self._d is None:
-                self._in = self._in.lstrip(b"\x00")
-                if not self._in:
-                    continue
-                if self._in[:1] != GZIP_MAGIC[:1] or (len(self._in) > 1 and self._in[:2] != GZIP_MAGIC):
-                    raise OSError("not a gzip member (trailing garbage?)")
-                self._d = self._zmod.decompressobj(31)
-            out = self._d.decompress(self._in, n)
-            self._in = self._d.unconsumed_tail
-            if self._d.eof:
-                self._in = self._d.unused_data + self._in
-                self._d = None
-            if out:
-                return out
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-
 class LayerStream(io.RawIOBase):
     """A layer's uncompressed tar, verified against its descriptor and diff_id at EOF."""
 
@@ -411,7 +204,7 @@ class LayerStream(io.RawIOBase):
         self._desc = desc
         self._diff_id = diff_id
         self._limits = limits
-        self._pipe = _HashPipe() if desc.size >= THREADED_HASH_MIN else None
+        self._pipe = HashPipe() if desc.size >= THREADED_HASH_MIN else None
         try:
             self._tap = _Tap(raw, desc, where, progress, self._pipe)
         except BaseException:
@@ -426,16 +219,16 @@ class LayerStream(io.RawIOBase):
         self._done = False
         # A plain layer's diff_id is its blob digest: no second hash needed.
         same = self.compression == "none" and diff_id is not None and diff_id.split(":")[0] == desc.digest.split(":")[0]
-        self._uhash = None if diff_id is None or same else _PipedHash(diff_id, self._pipe)
+        self._uhash = None if diff_id is None or same else PipedHash(diff_id, self._pipe)
         if self.compression == "gzip":
             if _IsalGzipReader is not None:
                 self._dec: Any = _IsalGzipReader(self._tap, READ_SIZE)
             else:  # pragma: no cover
-                self._dec = _ZlibGzipReader(self._tap)
+                self._dec = ZlibGzipReader(self._tap, _isal_zlib or zlib)  # isal without its C reader, or stdlib
         elif self.compression == "zstd":
             import zstandard
 
-            self._frames = _ZstdFrames()
+            self._frames = ZstdFrames()
             self._frames.feed(self._tap._pending)  # everything pulled so far
             self._tap.observer = self._frames.feed
             self._dec = zstandard.ZstdDecompressor().stream_reader(

@@ -20,7 +20,7 @@ from functools import cached_property
 from typing import IO, Any, Callable
 
 from .. import media
-from ..errors import DigestMismatchError, InvalidImageError, UnsupportedError
+from ..errors import InvalidImageError, UnsupportedError
 from ..platform import Platform
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,201 @@
+"""Every hostile case, in listing mode and in extraction mode, library and CLI.
+
+The table is tests/hostile/cases.py. For each row:
+
+- listing: ``list_image`` and ``imagefs list --format json`` either succeed (the row's
+  ``tree`` check holds) or fail with the row's typed error and a one-line message (the CLI
+  exits with that error's code and prints one ``imagefs: error:`` line);
+- extraction: ``extract_image`` and ``imagefs extract`` either succeed (the row's ``dest``
+  check holds and ``dest`` matches the listing entry for entry) or fail with the typed
+  error and leave no ``dest`` behind;
+- always: ``root/victim`` and ``root/dest-evil`` beside ``dest`` are byte-for-byte unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import stat
+
+import pytest
+
+from hostile.cases import CASES, Case
+from hostile.harness import Ctx, dest_listing, fast_tmp_dir, snapshot
+from imagefs.cli import main
+from imagefs.tree import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK, Tree
+
+SPECIAL = (CHAR, BLOCK, FIFO)
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    fast = fast_tmp_dir()
+    c = Ctx.make(tmp_path, fast)
+    yield c
+    if os.path.lexists(c.dest):
+        _rmtree(c.dest)  # pytest's own clean-up recurses: a 10,000-deep tree would defeat it
+    if fast is not None:
+        _rmtree(fast)
+    srv = c.extra.get("server")
+    if srv is not None:
+        srv.shutdown()
+        srv.server_close()
+    assert not c.extra.get("hits"), f"a foreign layer URL was fetched: {c.extra.get('hits')}"
+
+
+def _limits(case: Case):
+    from imagefs.sources.base import Limits
+
+    return Limits(**case.limits) if case.limits else None
+
+
+def _cli_options(case: Case) -> list[str] | None:
+    """CLI flags for the row's budgets and merge model, or None if the CLI cannot say them."""
+    opts = ["--no-cache"]
+    if case.symlinks != "overlay":
+        opts += ["--symlinks", case.symlinks]
+    for key, value in (case.limits or {}).items():
+        flag = "--" + key.replace("_", "-")
+        opts += [flag, "none" if value is None else str(value)]
+    return opts
+
+
+def _cli(argv: list[str], capsys) -> tuple[int, str, str] | None:
+    try:
+        rc = main(argv)
+    except SystemExit as err:  # argparse: an option this CLI does not have (yet)
+        out, errtext = capsys.readouterr()
+        if err.code == 2 and "unrecognized arguments" in errtext:
+            return None
+        raise
+    out, errtext = capsys.readouterr()
+    return rc, out, errtext
+
+
+def _outside(ctx: Ctx):
+    return snapshot(ctx.root, skip=("dest",))
+
+
+def _check_error(err: BaseException, case: Case) -> None:
+    msg = str(err)
+    assert "\n" not in msg, f"error message is not one line: {msg!r}"
+    if case.match:
+        assert re.search(case.match, msg), f"{msg!r} does not match {case.match!r}"
+
+
+def _list(ref: str, case: Case) -> Tree:
+    from imagefs.listing import list_image
+    from imagefs.sources import open_image
+
+    limits = _limits(case)
+    with open_image(ref, limits=limits) as image:
+        return list_image(image, cache=False, limits=limits, symlinks=case.symlinks)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_listing(case: Case, ctx: Ctx, capsys) -> None:
+    ref = case.build(ctx)
+    before = _outside(ctx)
+    if case.error:
+        with pytest.raises(case.error) as info:
+            _list(ref, case)
+        _check_error(info.value, case)
+    else:
+        tree = _list(ref, case)
+        assert case.tree is not None
+        case.tree(tree, ctx)
+    got = _cli(["list", ref, "--format", "json", *_cli_options(case)], capsys)
+    if got is not None:
+        rc, out, err = got
+        if case.error:
+            assert rc == info.value.exit_code
+            assert err.count("\n") == 1 and err.startswith("imagefs: error: "), err
+        else:
+            assert rc == 0, err
+            doc = json.loads(out)
+            assert sorted(e["path"] for e in doc["entries"]) == sorted(e.path for e in tree.entries())
+    assert _outside(ctx) == before
+
+
+def assert_dest_matches_tree(dest, tree: Tree) -> None:
+    """``dest`` holds exactly the listing: every entry with its type, bytes size and mode;
+    devices/FIFOs (and links to them) and empty-target symlinks absent; nothing else."""
+    on_disk = dest_listing(dest)
+    want: set[str] = set()
+    for e in tree.entries():
+        if e.type in SPECIAL or (e.type == SYMLINK and not e.target):
+            continue
+        if e.type == HARDLINK:
+            t = tree.get(e.target)
+            while t is not None and t.type == HARDLINK:
+                t = tree.get(t.target)
+            if t is None or t.type in SPECIAL:
+                continue
+        want.add(e.path)
+        got = on_disk.get(e.path)
+        assert got is not None, f"{e.path!r} listed but not extracted"
+        st = os.lstat(os.path.join(os.fsencode(dest), e.path[1:].encode("utf-8", "surrogateescape")))
+        if e.type == DIR:
+            assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == e.mode & 0o777, e.path
+        elif e.type == FILE:
+            assert stat.S_ISREG(st.st_mode) and st.st_size == e.size, e.path
+            assert stat.S_IMODE(st.st_mode) == e.mode & 0o777, e.path
+            assert int(st.st_mtime) == e.mtime, e.path
+        elif e.type == SYMLINK:
+            assert stat.S_ISLNK(st.st_mode) and got[1] == os.fsencode(e.target), e.path
+        elif e.type == HARDLINK:
+            assert st.st_ino == os.lstat(os.path.join(os.fsencode(dest), e.target[1:].encode("utf-8", "surrogateescape"))).st_ino
+    extra = set(on_disk) - want
+    assert not extra, f"extracted but not listed: {sorted(extra)[:10]}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_extraction(case: Case, ctx: Ctx, capsys, caplog) -> None:
+    from imagefs.extract import extract_image
+
+    ref = case.build(ctx)
+    before = _outside(ctx)
+    expect = case.expect_extract
+    limits = _limits(case)
+    caplog.set_level(logging.WARNING, logger="imagefs")
+    if expect:
+        with pytest.raises(expect) as info:
+            extract_image(ref, ctx.dest, limits=limits, cache=False, symlinks=case.symlinks)
+        _check_error(info.value, case)
+        assert not os.path.lexists(ctx.dest), "a failed extraction left its destination behind"
+    else:
+        res = extract_image(ref, ctx.dest, limits=limits, cache=False, symlinks=case.symlinks)
+        assert case.dest is not None
+        case.dest(ctx.dest, ctx, res)
+        assert_dest_matches_tree(ctx.dest, res.tree)
+        skipped = [r for r in caplog.records if r.name.startswith("imagefs.extract") and "skipped" in r.getMessage()]
+        assert len(skipped) == (1 if res.skipped_special else 0), [r.getMessage() for r in skipped]
+    assert _outside(ctx) == before
+    library_result = dest_listing(ctx.dest) if not expect else None
+    if not expect:
+        _rmtree(ctx.dest)
+    got = _cli(["extract", ref, str(ctx.dest), *_cli_options(case)], capsys)
+    if got is not None:
+        rc, out, err = got
+        if expect:
+            assert rc == info.value.exit_code, err
+            assert err.strip().count("\n") == 0 and "imagefs: error: " in err, err
+            assert not os.path.lexists(ctx.dest)
+        else:
+            assert rc == 0, err
+            assert dest_listing(ctx.dest) == library_result
+    assert _outside(ctx) == before
+
+
+def _rmtree(path) -> None:
+    """Remove an extracted tree of any depth (shutil.rmtree recurses in Python 3.11)."""
+    from imagefs.extract import remove_contents
+
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        remove_contents(fd)
+    finally:
+        os.close(fd)
+    os.rmdir(path)
