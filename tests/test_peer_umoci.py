@@ -51,9 +51,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, ROOT, require_tool
-from peers import debs, umoci_image
-from peers.rootfs import Record, from_listing, walk
+from conftest import ROOT, require_tool
+from peers.fixtures import peer_image, unpacked  # noqa: F401  (fixtures)
+from peers.rootfs import Record, from_listing
 
 pytestmark = pytest.mark.slow
 
@@ -63,27 +63,6 @@ def imagefs_json(ref: str, env: dict[str, str], *extra: str) -> dict:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr}"
     return json.loads(proc.stdout)
-
-
-@pytest.fixture(scope="module")
-def peer_image(tmp_path_factory):
-    require_tool("umoci")
-    require_tool("dpkg-deb")
-    require_tool("apt-get")
-    work = tmp_path_factory.mktemp("umoci-peer")
-    try:
-        return umoci_image.build(work)
-    except debs.Unavailable as err:
-        if IN_CI:
-            pytest.fail(f"Debian packages for the peer image: {err}")
-        pytest.skip(f"Debian packages for the peer image: {err}")
-
-
-@pytest.fixture(scope="module")
-def unpacked(peer_image):
-    bundle = peer_image.work / "unpacked"
-    umoci_image.umoci("unpack", "--rootless", "--image", f"{peer_image.layout}:{peer_image.tag}", bundle)
-    return walk(bundle / "rootfs")
 
 
 def _env() -> dict[str, str]:

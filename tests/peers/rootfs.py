@@ -72,6 +72,7 @@ class DiskTree:
     records: dict[str, Record]
     link_groups: set[frozenset[str]]  # paths sharing one inode (regular files, nlink > 1)
     xattrs: dict[str, tuple[str, ...]]  # xattr names other than umoci's ownership record
+    root: Path | None = None  # the directory walked
 
 
 def walk(rootfs: Path) -> DiskTree:
@@ -106,7 +107,7 @@ def walk(rootfs: Path) -> DiskTree:
             )
             if kind == "file" and st.st_nlink > 1:
                 inodes.setdefault((st.st_dev, st.st_ino), set()).add(path)
-    return DiskTree(records, {frozenset(g) for g in inodes.values()}, xattrs)
+    return DiskTree(records, {frozenset(g) for g in inodes.values()}, xattrs, Path(root))
 
 
 @dataclass
