@@ -13,6 +13,7 @@ Timed, each as a whole process, best of ``--runs``:
   (a) pipeline  ``gzip -dc LAYER | tar -t >/dev/null`` over the same layer blobs;
   (b) umoci     ``umoci unpack --rootless`` of the same OCI layout;
   (c) cold      ``imagefs list --no-cache --format json`` (empty cache dir, no cache);
+                (and, for information, the same with ``-j NCPU``: layers inflated in parallel);
   (d) warm      ``imagefs list --format json`` with every layer's index cached.
 
 Floors, for reading the warm time: ``python3 -c pass`` (interpreter start-up) and
@@ -235,6 +236,10 @@ def measure(layers: list[Path], runs: int, skip_umoci: bool) -> dict[str, tuple[
         results["imports"] = best_of(runs, [sys.executable, "-m", "imagefs", "--version"], env=env)
         log(f"(c) imagefs list --no-cache --format json (cold), best of {runs}")
         results["cold"] = best_of(runs, [*base, "--no-cache", REF], env=env)
+        jobs = os.cpu_count() or 1
+        if jobs > 1:
+            log(f"(c') imagefs list --no-cache -j {jobs} --format json (cold, {jobs} layers at once), best of {runs}")
+            results[f"cold -j{jobs}"] = best_of(runs, [*base, "--no-cache", "-j", str(jobs), REF], env=env)
         log(f"(d) imagefs list --format json (warm): one run to fill the cache, then best of {runs}")
         best_of(1, [*base, REF], env=env)
         results["warm"] = best_of(runs, [*base, REF], env=env)
@@ -248,7 +253,7 @@ def report(results: dict[str, tuple[float, float]], layers: list[Path], runs: in
     print(f"  {len(layers)} gzip layers, {compressed / 1e6:.1f} MB compressed, {ROOTFS_TAR.stat().st_size / 1e6:.1f} MB of rootfs tar")
     print(f"  load average before the run: {LOAD_BEFORE}; {os.cpu_count()} CPUs")
     print(f"times (best of {runs}, whole processes):    wall       CPU (user+sys)")
-    for key in ("pipeline", "umoci", "cold", "warm", "python", "imports"):
+    for key in ("pipeline", "umoci", "cold", *[k for k in results if k.startswith("cold -j")], "warm", "python", "imports"):
         if key in results:
             wall, cpu = results[key]
             print(f"  {key:<9} {wall:18.3f} s {cpu:12.3f} s")
@@ -267,6 +272,10 @@ def report(results: dict[str, tuple[float, float]], layers: list[Path], runs: in
             print(f"  {name:<17} {value:6.2f}x [{cpu_value:6.2f}x]  goal >= {goal}x   {'ok' if ok else 'MISSED'}")
         if not ok:
             missed.append(name)
+    for key in results:
+        if key.startswith("cold -j") and "pipeline" in results:
+            value = results["pipeline"][0] / results[key][0]
+            print(f"  (info) {key} vs pipeline: {value:.2f}x [{results['pipeline'][1] / results[key][1]:.2f}x]")
     return missed
 
 
