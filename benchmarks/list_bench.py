@@ -305,6 +305,47 @@ def profile(which: str, top: int) -> None:
         print(out.getvalue().split("\n", 4)[-1].rstrip())
 
 
+def phases(runs: int) -> None:
+    """Time the phases of a cold and a warm list in this process (best of ``runs``).
+
+    open (manifest, config), index (inflate + tar headers; from the cache when warm),
+    merge, render (JSON). Imports are timed once, before anything else of imagefs runs.
+    """
+    t0 = time.perf_counter()
+    from imagefs.listing import image_info, index_layers
+    from imagefs.merge import merge
+    from imagefs.render import json as render_json
+    from imagefs.sources import open_image
+
+    imports = time.perf_counter() - t0
+    print(f"phases, in-process, best of {runs} (imports of listing+sources+merge+render.json: {imports * 1000:.1f} ms)")
+    with tempfile.TemporaryDirectory(prefix="imagefs-bench-cache-") as cache:
+        from imagefs.cache import LayerCache
+
+        for which in ("cold", "warm"):
+            best: dict[str, float] = {}
+            for _ in range(runs):
+                marks = [time.perf_counter()]
+                image = open_image(REF)
+                layers = image.layers()
+                marks.append(time.perf_counter())
+                lc = LayerCache(Path(cache)) if which == "warm" else False
+                indexes = index_layers(image, cache=lc, layers=layers)
+                marks.append(time.perf_counter())
+                info = image_info(image, layers, indexes)
+                tree = merge(indexes, info.layers)
+                tree.image = info
+                marks.append(time.perf_counter())
+                out = render_json.render(tree)
+                marks.append(time.perf_counter())
+                image.close()
+                for name, a, b in zip(("open", "index", "merge", "render"), marks, marks[1:]):
+                    best[name] = min(best.get(name, float("inf")), b - a)
+            total = sum(best.values())
+            cells = "  ".join(f"{k} {v * 1000:7.1f} ms" for k, v in best.items())
+            print(f"  {which}: {cells}  (sum {total * 1000:.1f} ms, {len(tree)} entries, {len(out) / 1e6:.1f} MB JSON)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="runs per measurement; the best counts (default 5)")
@@ -317,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=("cold", "warm"),
         help="cProfile one cold (default) or warm list and print the top functions",
     )
+    ap.add_argument("--phases", action="store_true", help="time open/index/merge/render of a cold and a warm list, in-process")
     ap.add_argument("--top", type=int, default=30, help="functions to show with --profile (default 30)")
     ap.add_argument("--json", type=Path, help="also write the times and ratios to this file")
     ap.add_argument("--check", action="store_true", help="exit 1 if a goal is missed")
@@ -324,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     layers = ensure_image(args.rebuild)
     if args.profile:
         profile(args.profile, args.top)
+        return 0
+    if args.phases:
+        phases(args.runs)
         return 0
     results = measure(layers, args.runs, args.skip_umoci)
     missed = report(results, layers, args.runs)
