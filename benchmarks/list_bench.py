@@ -29,8 +29,8 @@ Run: ``python3 benchmarks/list_bench.py`` (as root, the first time). See benchma
 from __future__ import annotations
 
 import argparse
-import cProfile
 import contextlib
+import cProfile
 import io
 import json
 import os
@@ -47,7 +47,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins"))
 
-from imagefs.oci_writer import ImageSpec, TarMember, build_image, make_layer_tar, write_oci_layout  # noqa: E402
+from imagefs.oci_writer import (  # noqa: E402
+    ImageSpec,
+    TarMember,
+    build_image,
+    make_layer_tar,
+    write_oci_layout,
+)
 
 BENCH = ROOT / "build" / "bench"
 ROOTFS_TAR = BENCH / "rootfs.tar"
@@ -168,7 +174,11 @@ def ensure_image(rebuild: bool) -> list[Path]:
             debootstrap(ROOTFS_TAR)
         log("splitting into layers and compressing (gzip -6, about 15 s)")
         image = build_image(
-            ImageSpec(split_layers(ROOTFS_TAR), compression="gzip", created_by=[f"layer {i}: {n}" for i, n in enumerate(LAYER_NAMES)])
+            ImageSpec(
+                split_layers(ROOTFS_TAR),
+                compression="gzip",
+                created_by=[f"layer {i}: {n}" for i, n in enumerate(LAYER_NAMES)],
+            )
         )
         tmp = LAYOUT.with_name("oci.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -250,7 +260,8 @@ def report(results: dict[str, tuple[float, float]], layers: list[Path], runs: in
     """Print times and ratios; return the goals missed. Goals are judged on wall time."""
     compressed = sum(p.stat().st_size for p in layers)
     print(f"image: {REF}")
-    print(f"  {len(layers)} gzip layers, {compressed / 1e6:.1f} MB compressed, {ROOTFS_TAR.stat().st_size / 1e6:.1f} MB of rootfs tar")
+    rootfs_mb = ROOTFS_TAR.stat().st_size / 1e6
+    print(f"  {len(layers)} gzip layers, {compressed / 1e6:.1f} MB compressed, {rootfs_mb:.1f} MB of rootfs tar")
     print(f"  load average before the run: {LOAD_BEFORE}; {os.cpu_count()} CPUs")
     print(f"times (best of {runs}, whole processes):    wall       CPU (user+sys)")
     for key in ("pipeline", "umoci", "cold", *[k for k in results if k.startswith("cold -j")], "warm", "python", "imports"):

@@ -24,7 +24,7 @@ import subprocess
 import sys
 
 import pytest
-
+from conftest import ROOT
 from peers.fixtures import peer_image, unpacked  # noqa: F401  (fixtures)
 from peers.rootfs import walk
 
@@ -38,7 +38,7 @@ def extracted(peer_image, tmp_path_factory):
     if os.geteuid() != 0:
         pytest.skip("--preserve-owners needs root (CI runs as root)")
     dest = tmp_path_factory.mktemp("extract") / "rootfs"
-    env = dict(os.environ, PYTHONPATH=str(__import__("conftest").ROOT / "plugins"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "plugins"))
     cmd = [
         sys.executable, "-m", "imagefs", "extract", "-q", "--no-cache", "--symlinks", "follow",
         "--preserve-owners", "--preserve-special-bits", "--preserve-xattrs", peer_image.ref, str(dest),

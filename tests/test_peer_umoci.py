@@ -47,10 +47,8 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, require_tool
 from peers.fixtures import peer_image, unpacked  # noqa: F401  (fixtures)
 from peers.rootfs import Record, from_listing

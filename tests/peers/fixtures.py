@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import IN_CI, require_tool
 
 from . import debs, umoci_image

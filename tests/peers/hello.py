@@ -12,7 +12,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from imagefs.oci_writer import ImageSpec, TarMember, build_image, make_layer_tar, write_docker_archive
+from imagefs.oci_writer import (
+    ImageSpec,
+    TarMember,
+    build_image,
+    make_layer_tar,
+    write_docker_archive,
+)
 
 REPO_TAG = "imagefs/hello:1"
 
