@@ -56,6 +56,11 @@ CORRUPT = [
     pytest.param(json.dumps({"version": INDEX_VERSION, "key": "sha256:" + "cd" * 32}).encode(), "corrupt", id="other-key"),
     pytest.param(json.dumps({"version": INDEX_VERSION - 1, "key": KEY}).encode(), "format version", id="old-version"),
     pytest.param(b"[]", "corrupt", id="not-an-object"),
+    pytest.param(
+        json.dumps({"version": INDEX_VERSION, "key": KEY, "members": 1, "size": 0, "whiteouts": [], "opaque": [], "entries": [["/a", "socket", 0, 0, 0, 0, 0]]}).encode(),
+        "corrupt",
+        id="unknown-entry-type",
+    ),
 ]
 
 

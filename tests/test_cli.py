@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fixtures import D, F, H, L, layer, oci_image
 from golden import check_golden
 from imagefs import cli
@@ -50,6 +49,7 @@ FORMAT_CASES = [
     ("tree-markers-layer", ["x", "--markers", "--show-layer"], "tree-markers-layers.txt"),
     ("tree-depth", ["x", "-L", "1"], "tree-depth1.txt"),
     ("tree-path-depth", ["x", "/etc", "--depth", "2"], "tree-etc-depth2.txt"),
+    ("path-after-options", ["--depth", "2", "x", "--markers", "/etc"], "tree-etc-depth2-markers.txt"),
     ("ls", ["x", "-f", "ls"], "ls-la-root.txt"),
     ("ls-h", ["x", "/bin", "--format", "ls", "-h"], "ls-la-bin-human.txt"),
     ("ls-R", ["x", "etc", "-f", "ls", "-R"], "ls-laR-etc.txt"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from fixtures import D, F, H, L, TarMember, layer, oci_image
 from golden import check_golden
 from imagefs import cli
@@ -56,6 +55,8 @@ GOLDEN_RUNS = [
     ("image-layers.txt", ["list", "{b}", "-f", "layers"]),
     ("image-diff.txt", ["diff", "{a}", "{b}"]),
     ("image-diff.json", ["diff", "{a}", "{b}", "--format", "json"]),
+    ("image-diff-collapse.txt", ["diff", "{a}", "{b}", "--collapse"]),
+    ("image-diff-reverse-collapse.txt", ["diff", "{b}", "{a}", "--collapse"]),
 ]
 
 
@@ -135,10 +136,32 @@ def test_every_local_transport_lists_the_same_tree(capsys, images, tmp_path, kin
         ref = f"docker-archive:{path}"
     code, out, err = run(capsys, "list", ref, "--no-cache")
     assert (code, err) == (0, "")
-    assert out == "/\n├── bin -> usr/bin\n├── etc\n│   └── os-release\n└── usr\n    └── bin\n\n4 directories, 1 file\n"
+    assert out == "/\n├── bin -> usr/bin\n├── etc\n│   └── os-release\n└── usr\n    └── bin\n\n5 directories, 1 file\n"
 
 
 def test_jobs_read_layers_concurrently_with_the_same_result(capsys, images):
     code1, one, _ = run(capsys, "list", images["b"], "-f", "json", "--no-cache", "-j", "1")
     code4, four, _ = run(capsys, "list", images["b"], "-f", "json", "--no-cache", "--jobs", "4")
     assert (code1, code4) == (0, 0) and one == four
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["tty-draws-progress", "quiet-draws-nothing"])
+def test_progress_line_on_a_terminal(monkeypatch, capsys, images, quiet):
+    import io
+
+    class TTY(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("IMAGEFS_NO_PROGRESS", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    err = TTY()
+    monkeypatch.setattr("sys.stderr", err)
+    code = cli.main(["list", images["b"], "--no-cache", "-f", "layers"] + (["-q"] if quiet else []))
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("#  DIGEST")
+    text = err.getvalue()
+    if quiet:
+        assert text == ""
+    else:
+        assert "[2/2 layers done]" in text and text.endswith("\r") and "\n" not in text

@@ -200,9 +200,9 @@ def test_cursor_never_holds_more_than_a_window_of_fds(tmp_path):
     fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
     before = len(os.listdir("/proc/self/fd"))
     cur = _Cursor(fd)
-    cur.goto(names)
+    cur.goto("/" + "/".join(names))
     assert len(os.listdir("/proc/self/fd")) - before <= _Cursor.MAX_OPEN + 1
-    cur.goto(["n", "n"])  # back up through directories whose fds were closed
+    cur.goto("/n/n")  # back up through directories whose fds were closed
     assert os.path.samestat(os.fstat(cur.fd), os.stat(os.path.join(p, "n", "n")))
     cur.close()
     assert len(os.listdir("/proc/self/fd")) == before
@@ -217,7 +217,7 @@ def test_cursor_refuses_symlinked_components(tmp_path):
     fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
     cur = _Cursor(fd)
     with pytest.raises(OSError):
-        cur.goto(["link"])
+        cur.goto("/link")
     cur.close()
     os.close(fd)
 
@@ -237,3 +237,52 @@ def test_special_files_one_summary_warning(tmp_path, caplog):
 
 if sys.platform != "linux":  # pragma: no cover
     pytest.skip("the extractor is Linux-only (openat, O_NOFOLLOW, /proc/self/fd)", allow_module_level=True)
+
+
+@pytest.mark.parametrize("evil", ["/../escaped", "/a/../../escaped", "/a//b", "/a/./b"])
+def test_poisoned_cache_paths_never_reach_the_disk(tmp_path, evil):
+    """Defence in depth: a tampered layer-index cache (it lives in a user-writable
+    directory) cannot make the extractor write outside dest, whatever path it holds."""
+    import json
+
+    from imagefs.cache import LayerCache
+    from imagefs.errors import ImagefsError
+    from imagefs.extract import extract_image
+    from imagefs.listing import list_image
+
+    ref = oci_image(tmp_path / "img", layer(D("a"), F("a/f", b"x")))[0]
+    cache = LayerCache(tmp_path / "cache")
+    list_image(ref, cache=cache)
+    (entry,) = (tmp_path / "cache").rglob("*.json")
+    doc = json.loads(entry.read_text())
+    rows = doc["entries"]
+    rows.append([evil, "file", 0o644, 0, 0, 1, 0])
+    entry.write_text(json.dumps(doc))
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(ImagefsError):
+        extract_image(ref, root / "dest", cache=cache)
+    assert os.listdir(root) == []
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_listing_and_layers_that_disagree_fail_cleanly(tmp_path):
+    """If the listing names a file whose member the layer does not hold (a cache entry from
+    another layer, a blob that changed), extraction fails and removes what it wrote."""
+    import json
+
+    from imagefs.cache import LayerCache
+    from imagefs.errors import InvalidImageError
+    from imagefs.extract import extract_image
+    from imagefs.listing import list_image
+
+    ref = oci_image(tmp_path / "img", layer(D("a"), F("a/f", b"x")))[0]
+    cache = LayerCache(tmp_path / "cache")
+    list_image(ref, cache=cache)
+    (entry,) = (tmp_path / "cache").rglob("*.json")
+    doc = json.loads(entry.read_text())
+    doc["entries"].append(["/a/ghost", "file", 0o644, 0, 0, 1, 0])
+    entry.write_text(json.dumps(doc))
+    with pytest.raises(InvalidImageError, match="ghost.*not found"):
+        extract_image(ref, tmp_path / "dest", cache=cache)
+    assert not (tmp_path / "dest").exists()

@@ -105,27 +105,40 @@ def test_cli_error_messages_make_names_visible() -> None:
     assert "\n" not in msg and "\u202e" not in msg and "\\xff" in msg
 
 
-def _html_module():
+HTML_VIEWS = ("tree", "ls", "layers", "summary", "diff")
+
+
+def _html_view(name: str):
     try:
-        return importlib.import_module("imagefs.render.html")
+        return importlib.import_module(f"imagefs.render.html.{name}")
     except ModuleNotFoundError:
         return None
 
 
-@pytest.mark.skipif(_html_module() is None, reason="the HTML views (site branch) are not merged here")
-def test_html_views_escape_hostile_names() -> None:
-    html = _html_module()
+@pytest.mark.parametrize("view", HTML_VIEWS)
+def test_html_views_escape_hostile_names(view: str, tmp_path) -> None:
+    """Markup in names stays text; newlines, U+202E and bad bytes are shown visibly."""
+    module = _html_view(view)
+    if module is None:
+        pytest.skip("the HTML views (site branch) are not merged here")
+    from imagefs.snapshot import Snapshot
+
+    def snap(tree: Tree, name: str) -> Snapshot:
+        return Snapshot(name=name, reference="oci:hostile:latest", manifest_digest="sha256:" + "b" * 64,
+                        platform="linux/amd64", generated_at=None, tree=tree, path=tmp_path / f"{name}.json")
+
     tree = hostile_tree()
-    rendered = []
-    for fn_name in ("render_tree", "render_ls", "render_layers", "render"):
-        fn = getattr(html, fn_name, None)
-        if callable(fn):
-            try:
-                rendered.append(fn(tree))
-            except TypeError:
-                continue
-    assert rendered, f"no HTML render function found in {html.__name__}"
-    for out in rendered:
-        assert "<script>alert" not in out
-        assert "<img src=x" not in out
-        assert "\u202e" not in out
+    if view == "diff":
+        out = module.render(snap(tree, "after"), snap(Tree(tree.image), "before"))
+    elif view in ("tree", "ls"):
+        out = module.render(snap(tree, "hostile"), depth=None) + module.render(snap(tree, "hostile"), path="/d\u202e")
+    else:
+        out = module.render(snap(tree, "hostile"))
+    for raw in ("<script>", "<img src=x", "\u202e", "\udcff", "\x1b"):
+        assert raw not in out, f"{view}: raw {raw!r} in HTML"
+    if view == "layers":  # only created_by holds hostile text there
+        assert "&lt;script&gt;\\u202e" in out
+    elif view != "summary":
+        assert "&lt;script&gt;" in out and "onerror=alert(1)&gt;" in out and "&quot;" in out
+        assert "new\\nline" in out and "\\xff" in out
+        assert "\\u202e" in out

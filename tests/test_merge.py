@@ -59,6 +59,13 @@ RULES = [
     ),
     pytest.param([[F("a"), F("b/c")], [F(".wh..wh..opq"), F("n")]], {"/n": "file@1"}, id="opaque-at-root"),
     pytest.param([[F("d")], [F("d/.wh..wh..opq")]], {"/d": "dir@1*"}, id="opaque-over-file-makes-implicit-dir"),
+    pytest.param(
+        [[D("d"), D("d/e")], [F("d/.wh..wh..opq"), F("d/e/f")]],
+        {"/d": "dir@0", "/d/e": "dir@1*", "/d/e/f": "file@1"},
+        id="opaque-forgets-empty-subdirs",
+    ),
+    pytest.param([[F("a/x")], [F("a/.wh.x"), F(".wh.a")]], {"/a": "dir@1*"}, id="marker-dir-made-after-all-whiteouts"),
+    pytest.param([[F("a/x")], [F(".wh.a"), F("a/.wh.x")]], {"/a": "dir@1*"}, id="marker-dir-order-independent"),
     # -- replacement
     pytest.param([[F("d/x")], [F("d")]], {"/d": "file@1"}, id="file-over-dir-replaces-subtree"),
     pytest.param([[F("d")], [D("d"), F("d/y")]], {"/d": "dir@1", "/d/y": "file@1"}, id="dir-over-file-replaces"),
@@ -294,3 +301,69 @@ def test_many_opaque_markers_and_deep_paths_are_iterative():
     assert infos[1].deleted == 3000
     assert len(tree.get("/" + deep).path) == 6000
     assert sum(1 for _ in tree.walk()) == len(tree)
+
+
+def test_symlink_walk_work_is_bounded(monkeypatch):
+    """Many writes through long symlink chains hit a work budget instead of going quadratic."""
+    import imagefs.merge as merge_module
+
+    monkeypatch.setattr(merge_module, "WALK_BUDGET", 150)  # one resolution of s29 costs ~90
+    chain = [L("s0", "d")] + [L(f"s{i}", f"s{i - 1}/./.") for i in range(1, 30)] + [D("d")]
+    writes = [F(f"s29/f{i}") for i in range(5)] + [L("x", "d")] + [F(f"s29/g{i}") for i in range(5)]
+    with pytest.raises(BudgetExceededError, match="path steps"):
+        build([chain, writes], symlinks="follow")
+    monkeypatch.setattr(merge_module, "WALK_BUDGET", 10**6)
+    tree, _ = build([chain, writes], symlinks="follow")
+    assert tree.get("/d/g4").type == "file"
+
+
+def _random_layer(rng) -> bytes:
+    names = ["a", "b", "a/b", "a/c", "b/c", "a/b/c", "c"]
+    ms = []
+    for _ in range(rng.randint(0, 6)):
+        n, k = rng.choice(names), rng.random()
+        d, _, base = n.rpartition("/")
+        if k < 0.35:
+            ms.append(F(n, b"x" * rng.randint(0, 5)))
+        elif k < 0.55:
+            ms.append(D(n))
+        elif k < 0.65:
+            ms.append(L(n, rng.choice(names)))
+        elif k < 0.72:
+            ms.append(H(n, rng.choice(names)))
+        elif k < 0.9:
+            ms.append(F((d + "/" if d else "") + ".wh." + base))
+        else:
+            ms.append(F((n + "/" if rng.random() < 0.7 else "") + ".wh..wh..opq"))
+    return layer(*ms)
+
+
+@pytest.mark.parametrize("model", ["overlay", "follow"])
+def test_stats_equal_their_definition_on_random_stacks(model):
+    """added/modified/deleted/wasted equal what comparing prefix merges says, on 300 random stacks."""
+    import random
+
+    rng = random.Random(20261129)
+    checked = 0
+    for _ in range(300):
+        tars = [_random_layer(rng) for _ in range(rng.randint(1, 4))]
+        indexes = [index_layer(io.BytesIO(t), where="l") for t in tars]
+        infos = [LayerInfo(i, "d") for i in range(len(tars))]
+        try:
+            final = merge(indexes, infos, symlinks=model)
+        except InvalidImageError:
+            continue
+        kept = {e.data_origin for e in final.entries() if e.type == "file"}
+        before: dict = {}
+        for i in range(len(tars)):
+            after = {e.path: e for e in merge(indexes[: i + 1], [LayerInfo(j, "d") for j in range(i + 1)], symlinks=model).entries()}
+            expected = (
+                sum(1 for p in after if p not in before),
+                sum(1 for p, e in after.items() if p in before and e.layer == i),
+                sum(1 for p in before if p not in after),
+                sum(e.size for e in after.values() if e.type == "file" and e.data_origin[0] == i and e.data_origin not in kept),
+            )
+            assert (infos[i].added, infos[i].modified, infos[i].deleted, infos[i].wasted) == expected, [ix.rows for ix in indexes]
+            before = after
+        checked += 1
+    assert checked > 150  # most random stacks are valid

@@ -7,7 +7,6 @@ import threading
 from types import SimpleNamespace
 
 import pytest
-
 from imagefs.progress import ProgressLine, enabled, progress_for
 
 

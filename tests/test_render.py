@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from golden import check_golden
 from imagefs.diff import diff_trees
 from imagefs.errors import NotFoundError
@@ -163,12 +162,12 @@ def test_deep_tree_renders_without_recursion():
     depth = 3000
     entries = []
     path = ""
-    for i in range(depth):
+    for _ in range(depth):
         path += "/d"
         entries.append(Entry(path, "dir", 0o755))
     t = build(entries)
     out = rtree.render(t)
-    assert out.splitlines()[-1] == f"{depth} directories, 0 files"
+    assert out.splitlines()[-1] == f"{depth + 1} directories, 0 files"  # the start counts, as in tree 2.x
     assert rls.render(t, recursive=True).count(":\n") == depth + 1
 
 
@@ -242,3 +241,34 @@ def test_tree_of_a_dangling_symlink_shows_the_link():
     assert rtree.render(t, path="/a") == "/a -> /nowhere\n\n0 directories, 1 file\n"
     with pytest.raises(NotFoundError):
         rtree.render(t, path="/b")
+
+
+def test_output_does_not_depend_on_the_time_zone(sample, monkeypatch):
+    import time
+
+    from imagefs.render import fields
+
+    def outputs() -> tuple[str, str]:
+        fields.format_time.cache_clear()
+        return rls.render(sample, recursive=True), rdiff.render(diff_trees(sample, changed_sample(), mtime=True))
+
+    before = outputs()
+    assert "~ /etc/shadow (mtime 2023-11-14T22:13:20Z -> 2024-05-01T13:07:00Z)" in before[1]
+    monkeypatch.setenv("TZ", "XST-5:30")  # POSIX rule: no tzdata needed
+    time.tzset()
+    try:
+        assert outputs() == before
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_diff_collapse_groups_whole_subtrees_only():
+    a = build([Entry("/a", "dir"), Entry("/a-b", "file"), Entry("/keep", "dir")])
+    b = build([Entry("/a", "dir"), Entry("/a-b", "file"), Entry("/keep", "dir"), Entry("/keep/new", "dir"),
+               Entry("/keep/new/x", "file"), Entry("/keep/new/y", "dir"), Entry("/keep/new/y/z", "file"),
+               Entry("/keep/new-sibling", "file"), Entry("/a/one", "file")])
+    text = rdiff.render(diff_trees(a, b), collapse=True, header=False)
+    assert text == (
+        "+ /a/one\n+ /keep/new (and 3 entries below)\n+ /keep/new-sibling\n\n6 added, 0 removed, 0 changed\n"
+    )

@@ -9,7 +9,7 @@ import pytest
 from fixtures import D, F, H, L, layer
 from tarbytes import END, base256, data, header, member, pax
 
-from imagefs.errors import BudgetExceededError, InvalidImageError, UnsupportedError
+from imagefs.errors import BudgetExceededError, InvalidImageError
 from imagefs.oci_writer import TarMember, make_layer_tar
 from imagefs.sources.base import Limits
 from imagefs.tarstream import iter_members
@@ -287,19 +287,22 @@ def test_empty_stream_is_an_empty_layer():
 # -- GNU sparse ----------------------------------------------------------------------------
 
 
-def test_old_gnu_sparse_reports_real_size_and_skips_extension_blocks():
+def test_old_gnu_sparse_reports_real_size_and_expands_holes():
     sparse_hdr = header(
         b"sparse",
         type=b"S",
         size=512,
         magic=b"ustar  \x00",
-        fields={386: b"%011o\x00%011o\x00" % (0, 512), 482: b"\x01", 483: b"%011o\x00" % (1 << 20)},
+        fields={386: b"%011o\x00%011o\x00" % (4096, 512), 482: b"\x01", 483: b"%011o\x00" % (1 << 20)},
     )
     ext = bytearray(512)
-    ext[0:24] = b"%011o\x00%011o\x00" % ((1 << 20) - 1, 0)
+    ext[0:24] = b"%011o\x00%011o\x00" % ((1 << 20), 0)
     raw = sparse_hdr + bytes(ext) + data(b"s" * 512) + member(b"after", b"ok") + END
-    got = [(m.path, m.type, m.size, m.sparse, m.read() if not m.sparse else None) for m in iter_members(io.BytesIO(raw), where="l")]
-    assert got == [("/sparse", "file", 1 << 20, True, None), ("/after", "file", 2, False, b"ok")]
+    got = [(m.path, m.type, m.size, bool(m.sparse), m.read()) for m in iter_members(io.BytesIO(raw), where="l")]
+    assert got == [
+        ("/sparse", "file", 1 << 20, True, bytes(4096) + b"s" * 512 + bytes((1 << 20) - 4608)),
+        ("/after", "file", 2, False, b"ok"),
+    ]
 
 
 def test_pax_sparse_1_0_reports_real_size_and_name():
@@ -311,15 +314,81 @@ def test_pax_sparse_1_0_reports_real_size_and_name():
         + member(b"next")
         + END
     )
-    ms = members(raw)
-    assert [(m["path"], m["size"]) for m in ms] == [("/real/name", 4096), ("/next", 0)]
+    got = [(m.path, m.size, m.read()) for m in iter_members(io.BytesIO(raw), where="l")]
+    assert got == [("/real/name", 4096, b"abc" + bytes(4093)), ("/next", 0, b"")]
 
 
-def test_reading_sparse_data_is_unsupported():
-    raw = pax({b"GNU.sparse.size": b"100", b"GNU.sparse.map": b"0,3"}) + member(b"s", b"abc") + END
+@pytest.mark.parametrize("chunk", [1, 7, 4096], ids=["1-byte-reads", "7-byte-reads", "4k-reads"])
+def test_pax_sparse_0_1_reads_in_chunks(chunk):
+    raw = pax({b"GNU.sparse.size": b"20", b"GNU.sparse.map": b"2,3,10,2"}) + member(b"s", b"abcde") + END
     m = next(iter_members(io.BytesIO(raw), where="l"))
-    with pytest.raises(UnsupportedError, match="sparse"):
-        m.read()
+    out = b""
+    while piece := m.read(chunk):
+        out += piece
+    assert out == b"\0\0abc\0\0\0\0\0de" + bytes(8)
+
+
+def test_pax_sparse_0_0_repeated_records():
+    raw = (
+        pax({b"GNU.sparse.size": b"6", b"GNU.sparse.numblocks": b"1", b"GNU.sparse.offset": b"4", b"GNU.sparse.numbytes": b"2"})
+        + member(b"s", b"xy")
+        + END
+    )
+    m = next(iter_members(io.BytesIO(raw), where="l"))
+    buf = bytearray(10)
+    assert m.readinto(buf) == 6 and bytes(buf[:6]) == b"\0\0\0\0xy"
+
+
+BAD_SPARSE = [
+    pytest.param({b"GNU.sparse.size": b"10", b"GNU.sparse.map": b"0,2"}, b"abc", "describes 2 bytes but 3", id="map-size-mismatch"),
+    pytest.param({b"GNU.sparse.size": b"10", b"GNU.sparse.map": b"5,2,4,1"}, b"abc", "overlapping", id="overlapping-segments"),
+    pytest.param({b"GNU.sparse.size": b"4", b"GNU.sparse.map": b"3,3"}, b"abc", "out-of-range", id="segment-past-end"),
+    pytest.param({b"GNU.sparse.size": b"4", b"GNU.sparse.map": b"1,x"}, b"abc", "not numeric", id="map-not-numeric"),
+    pytest.param({b"GNU.sparse.major": b"1", b"GNU.sparse.realsize": b"9"}, b"2\n0\n", "truncated", id="1.0-map-truncated"),
+]
+
+
+@pytest.mark.parametrize("records, payload, message", BAD_SPARSE)
+def test_bad_sparse_maps_are_invalid(records, payload, message):
+    raw = pax(records) + member(b"s", payload) + END
+    with pytest.raises(InvalidImageError, match=message):
+        for m in iter_members(io.BytesIO(raw), where="l"):
+            m.read()
+
+
+def test_sparse_size_over_budget():
+    raw = pax({b"GNU.sparse.size": b"5000", b"GNU.sparse.map": b"0,1"}) + member(b"s", b"a") + END
+    with pytest.raises(InvalidImageError, match="over budget"):
+        members(raw, limits=Limits(max_inflated_bytes=4000))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["--format=gnu"], ["--format=posix", "--sparse-version=0.0"], ["--format=posix", "--sparse-version=0.1"], ["--format=posix", "--sparse-version=1.0"]],
+    ids=["gnu-old-sparse", "pax-sparse-0.0", "pax-sparse-0.1", "pax-sparse-1.0"],
+)
+def test_gnu_tar_sparse_files_round_trip(tmp_path, options):
+    import subprocess
+
+    from conftest import require_tool
+
+    tar = require_tool("tar")
+    src = tmp_path / "src"
+    src.mkdir()
+    content = bytearray(3 * 1024 * 1024)
+    content[100:105] = b"hello"
+    content[2 * 1024 * 1024 : 2 * 1024 * 1024 + 4] = b"mid!"
+    content[-3:] = b"end"
+    with open(src / "holes", "wb") as f:  # write with real holes
+        f.truncate(len(content))
+        for off in (100, 2 * 1024 * 1024, len(content) - 3):
+            f.seek(off)
+            f.write(bytes(content[off : off + 5]).rstrip(b"\0"))
+    (src / "plain").write_bytes(b"plain")
+    out = tmp_path / "t.tar"
+    subprocess.run([tar, "--sparse", *options, "-cf", out, "-C", src, "holes", "plain"], check=True)
+    got = {m.path: (m.size, m.read()) for m in iter_members(Stream(out.read_bytes(), 1000), where="l")}
+    assert got == {"/holes": (len(content), bytes(content)), "/plain": (5, b"plain")}
 
 
 # -- limits --------------------------------------------------------------------------------

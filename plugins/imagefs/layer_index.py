@@ -44,9 +44,10 @@ from typing import IO, Any, Iterator
 
 from .errors import InvalidImageError
 CHUNK = 1 << 20  # read size of the byte-counting wrapper (tarstream reads this much)
-from .tree import DIR, FILE, HARDLINK, SYMLINK, Entry
+from .tree import DIR, ENTRY_TYPES, FILE, HARDLINK, SYMLINK, Entry
 
 INDEX_VERSION = 1
+_TYPES = frozenset(ENTRY_TYPES)
 
 WH_PREFIX = ".wh."
 WH_META_PREFIX = ".wh..wh."
@@ -128,8 +129,8 @@ class LayerIndex:
                 if n != 11:
                     raise ValueError(f"entry row of {n} fields")
                 row[8] = tuple(row[8])
-            if not isinstance(row[0], str) or not isinstance(row[1], str):
-                raise ValueError("entry row without a path and type")
+            if not isinstance(row[0], str) or row[1] not in _TYPES:
+                raise ValueError("entry row without a path or with an unknown type")
         whiteouts, opaque, moved = doc["whiteouts"], doc["opaque"], doc.get("moved") or {}
         if not isinstance(whiteouts, list) or not isinstance(opaque, list) or not isinstance(moved, dict):
             raise ValueError("whiteouts, opaque or moved has the wrong type")
@@ -206,9 +207,13 @@ def _index(stream: IO[bytes], limits, where: str) -> LayerIndex:
                     f"{where}: entry {m.name!r} makes the image root a {m.type}; the root must be a directory"
                 )
             continue
-        row = _row(m)
-        if m.type == HARDLINK and m.linkname.startswith(AUFS_LINK_DIR + "/"):
-            aufs_links.append(row)
+        t = m.type
+        if t == FILE and not m.xattrs:
+            row = [path, t, m.mode, m.uid, m.gid, m.size, m.mtime]
+        else:
+            row = _row(m)
+            if t == HARDLINK and m.linkname.startswith(AUFS_LINK_DIR + "/"):
+                aufs_links.append(row)
         pop(path, None)
         entries[path] = row
     moved: dict[str, str] = {}

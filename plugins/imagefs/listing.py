@@ -74,6 +74,27 @@ def _drain(stream) -> None:
         pass
 
 
+def _fits_path_budgets(ix: LayerIndex, limits) -> bool:
+    """Whether every path and link target of a cached index is clearly within the path
+    budgets. A cached index may have been made under looser ones; when in doubt the layer
+    is read again and the tar reader, which measures the names as stored, decides."""
+    ml, md = limits.max_path_length, limits.max_path_depth
+    if ml is None and md is None:
+        return True
+    slack = 8  # stored names may carry "./", a trailing "/" or ".wh." beyond the path kept
+    for group in ([row[0] for row in ix.rows], ix.whiteouts, ix.opaque):
+        for p in group:
+            if md is not None and p.count("/") > md:
+                return False
+            if ml is not None and len(p.encode("utf-8", "surrogateescape")) + slack > ml:
+                return False
+    if ml is not None:
+        for row in ix.rows:
+            if len(row) > 7 and isinstance(row[7], str) and len(row[7].encode("utf-8", "surrogateescape")) + slack > ml:
+                return False
+    return True
+
+
 def index_layers(
     image,
     *,
@@ -97,6 +118,8 @@ def index_layers(
         ix = lc.get(layer.cache_key) if lc is not None else None
         if ix is not None and limits is not None and limits.max_entries is not None and ix.members > limits.max_entries:
             ix = None  # indexed under a bigger budget: read it again so the budget applies
+        if ix is not None and limits is not None and not _fits_path_budgets(ix, limits):
+            ix = None  # same for path length and depth (and link target length)
         if ix is None:
             todo.append(i)
         else:

@@ -49,7 +49,11 @@ directory is an :class:`~imagefs.errors.InvalidImageError` naming the layer and 
 Docker's applier fails on them. When a later layer deletes or replaces a primary whose
 links survive, the first surviving link (by path) becomes the primary (it takes the
 inode's type: ``file``, ``symlink``...), the others point at it, and ``Entry.origin``
-records the (layer, member path) that holds the bytes, for the extractor.
+records the (layer, member path) that holds the bytes, for the extractor. Because a
+layer's whiteouts run before its entries, a hardlink to a lower file that the same layer
+whites out is refused whatever the tar order; and a duplicate path keeps only its last
+occurrence, so a hardlink can only bind to that one (appliers that replay the tar could
+bind to an earlier copy; no real writer produces either case).
 
 Statistics per layer: ``added`` paths new in the merged view after the layer,
 ``modified`` paths the layer rewrote that existed before it, ``deleted`` paths that
@@ -68,6 +72,7 @@ from .layer_index import LayerIndex, Row, paused_gc, row_entry
 from .tree import DIR, FILE, HARDLINK, ROOT, SYMLINK, Entry, LayerInfo, Tree
 
 SYMLINK_MODELS = ("overlay", "follow")
+WALK_BUDGET = 50_000_000  # path components walked through symlinks per merge
 
 
 def merge(
@@ -107,11 +112,17 @@ class _Merger:
         self.links: dict[str, list[Entry]] = {}  # primary path -> hardlink entries (may be stale)
         self.wasted: list[int] = []
         self.resolved: dict[str, str] = {}  # follow model: parent dir -> real dir (cleared on change)
+        # Path components walked while resolving symlinks, over the whole merge: a hostile
+        # layer alternating symlinks and writes through long chains cannot go quadratic.
+        self.walk_budget = WALK_BUDGET
         # per layer
         self.L = 0
         self.where = ""
         self.written: dict[str, bool] = {}  # path -> existed before this layer
         self.gone: set[str] = set()  # paths that existed before this layer and were removed
+        # Paths the fast path added (new, layer L) are counted, not put in ``written``;
+        # ``lost`` counts those the slow path later removed or took over.
+        self.lost = 0
 
     # -- one layer ------------------------------------------------------------------------
     def apply(self, L: int, ix: LayerIndex, info: LayerInfo) -> None:
@@ -119,6 +130,7 @@ class _Merger:
         self.where = f"layer {L} ({info.digest})" if info.digest else f"layer {L}"
         self.written = {}
         self.gone = set()
+        self.lost = 0
         self.wasted.append(0)
         E, K = self.E, self.K
         follow = self.follow
@@ -158,6 +170,7 @@ class _Merger:
         moved = ix.moved
         written = self.written
         gone = self.gone
+        fresh = 0
         for row in ix.rows:
             path = row[0]
             t = row[1]
@@ -166,8 +179,11 @@ class _Merger:
             if parent in K:
                 if t != HARDLINK and path not in E and not moved:
                     # The common case: a new path in an existing directory.
-                    if path not in written:
-                        written[path] = path in gone
+                    if (gone and path in gone) or (written and path in written):
+                        if path not in written:
+                            written[path] = True
+                    else:
+                        fresh += 1
                     E[path] = Entry(*row, None, (), 0, 0, L) if len(row) == 7 else Entry(*row, L)
                     K[parent][path[cut + 1 :]] = None
                     if t == DIR:
@@ -185,7 +201,7 @@ class _Merger:
                 # Like the appliers: remove what is at the link's path, then link.
                 if path in E:
                     if path not in written:
-                        written[path] = E[path].layer < L or path in gone
+                        self._take(E[path])
                     self._remove(path)
                 new = self._bind(row, path)
             else:
@@ -197,7 +213,8 @@ class _Merger:
                     new.origin = (L, moved[row[0]])
             self._put(new)
 
-        added = modified = 0
+        added = fresh - self.lost
+        modified = 0
         for p, existed in self.written.items():
             cur = E.get(p)
             if cur is not None and cur.layer == L:
@@ -224,7 +241,10 @@ class _Merger:
         p = new.path
         old = E.get(p)
         if p not in self.written:
-            self.written[p] = (old is not None and old.layer < self.L) or p in self.gone
+            if old is not None:
+                self._take(old)
+            else:
+                self.written[p] = p in self.gone
         if old is not None:
             if old.type == DIR and new.type == DIR:
                 E[p] = new  # children stay
@@ -237,6 +257,15 @@ class _Merger:
             K[p] = {}
         elif new.type == SYMLINK and self.follow:
             self.resolved.clear()
+
+    def _take(self, old: Entry) -> None:
+        """The slow path touches ``old``, not yet in ``written``: record whether it is lower."""
+        p = old.path
+        if old.layer == self.L:  # added by the fast path in this layer
+            self.lost += 1
+            self.written[p] = False
+        else:
+            self.written[p] = old.layer < self.L or p in self.gone
 
     def _remove(self, p: str) -> None:
         self._removed(self.tree.remove(p))
@@ -253,8 +282,14 @@ class _Merger:
             self.resolved.clear()
         for e in removed:
             p = e.path
-            if e.layer < L or written.get(p):
+            if e.layer < L:
                 gone.add(p)
+            elif e.layer == L:
+                w = written.get(p)
+                if w:
+                    gone.add(p)
+                elif w is None:  # a fast-path addition, removed again
+                    self.lost += 1
             t = e.type
             if t == DIR or t == HARDLINK:
                 continue
@@ -317,6 +352,7 @@ class _Merger:
             stack = stack[1:]
         cur = ""
         hops = 0
+        budget = self.walk_budget - len(stack)
         while stack:
             c = stack.pop()
             if not c or c == ".":
@@ -337,9 +373,16 @@ class _Merger:
                 t = e.target or ""
                 if t.startswith("/"):
                     cur = ""
-                stack.extend(t.split("/")[::-1])
+                parts = t.split("/")
+                budget -= len(parts)
+                if budget < 0:
+                    raise BudgetExceededError(
+                        f"{self.where}: resolving symlinks took more than {WALK_BUDGET} path steps in this image"
+                    )
+                stack.extend(parts[::-1])
                 continue
             cur = nxt
+        self.walk_budget = budget
         if not follow_last:
             cur = cur + "/" + last if last not in ("", ".", "..") else cur
         return cur or ROOT

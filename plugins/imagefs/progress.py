@@ -20,7 +20,8 @@ import os
 import sys
 import threading
 import time
-from typing import IO, Any, Callable
+from collections.abc import Callable
+from typing import IO, Any
 
 from .render.fields import human_size
 
@@ -40,7 +41,7 @@ def enabled(stream: IO[str] | None = None, *, quiet: bool = False) -> bool:
 
 
 class _Bar:
-    __slots__ = ("short", "total", "done")
+    __slots__ = ("done", "short", "total")
 
     def __init__(self, short: str, total: int):
         self.short = short
@@ -128,7 +129,7 @@ class ProgressLine:
                     pass
                 self._width = 0
 
-    def __enter__(self) -> "ProgressLine":
+    def __enter__(self) -> ProgressLine:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -17,8 +17,8 @@ Formats understood (what real layer tars use, plus what hostile ones try):
   Docker, containerd and umoci ignore them;
 - base-256 numeric fields (GNU/star), spaces/NUL-terminated octal;
 - GNU sparse files (old ``S`` headers and PAX 0.0/0.1/1.0): the member reports the real
-  (expanded) size; its data is the stored map-compressed bytes, so :meth:`Member.read`
-  refuses sparse members (listing never needs it).
+  (expanded) size, and :meth:`Member.read` expands the holes as zeros; the map is only
+  parsed and checked when the data is read (listing never needs it).
 
 Everything else is an :class:`~imagefs.errors.InvalidImageError` naming ``where`` (the
 layer) and the entry: negative or absurd sizes, special headers over 1 MiB, a truncated
@@ -41,7 +41,7 @@ import logging
 from typing import IO, Iterator
 from urllib.parse import unquote_to_bytes
 
-from .errors import BudgetExceededError, InvalidImageError, UnsupportedError
+from .errors import BudgetExceededError, InvalidImageError
 from .tree import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,8 @@ _TYPES = {
     0x36: FIFO,
 }
 _PAX, _PAX_GLOBAL, _GNU_LONGNAME, _GNU_LONGLINK = 0x78, 0x67, 0x4C, 0x4B
+_SPECIAL = frozenset((_PAX, _PAX_GLOBAL, _GNU_LONGNAME, _GNU_LONGLINK))
+_CHR = tuple(chr(i) for i in range(256))
 
 
 class Member:
@@ -120,15 +122,17 @@ class Member:
         r = self._reader
         if r.owner is not self:
             raise ValueError(f"data of tar member {self.path!r} is no longer available (the reader moved on)")
-        if self.sparse:
-            raise UnsupportedError(
-                f"{r.where}: {self.path!r} is a GNU sparse file; reading sparse file data is not supported"
-            )
         return r
 
     def read(self, n: int = -1) -> bytes:
         """Read up to ``n`` bytes of the member's data (all that is left when ``n < 0``)."""
         r = self._check()
+        if self.sparse:
+            return self._sparse_read(r, n)
+        return self._raw(r, n)
+
+    def _raw(self, r: "_Reader", n: int) -> bytes:
+        """Up to ``n`` of the stored data bytes (exactly ``n`` while there are that many)."""
         rem = r.remaining
         if n < 0 or n > rem:
             n = rem
@@ -163,6 +167,10 @@ class Member:
         """Read data into a writable buffer; return the number of bytes (0 at the end)."""
         r = self._check()
         mv = memoryview(b).cast("B")
+        if self.sparse:
+            data = self._sparse_read(r, len(mv))
+            mv[: len(data)] = data
+            return len(data)
         n = min(len(mv), r.remaining)
         if n <= 0:
             return 0
@@ -180,6 +188,85 @@ class Member:
 
     def readable(self) -> bool:
         return True
+
+    # -- GNU sparse files ---------------------------------------------------------------
+    def _sparse_read(self, r: "_Reader", n: int) -> bytes:
+        sp = self.sparse
+        if sp.segs is None:
+            sp.segs = self._sparse_map_from_data(r)
+        if not sp.checked:
+            sp.check(self.size, r.remaining, r.where, self.path)
+        segs, size = sp.segs, self.size
+        if n < 0:
+            n = size - sp.pos
+        out = []
+        while n > 0 and sp.pos < size:
+            pos = sp.pos
+            if sp.idx < len(segs):
+                off, nb = segs[sp.idx]
+                if pos < off:
+                    k = min(off - pos, n)
+                    out.append(bytes(k))
+                elif pos < off + nb:
+                    k = min(off + nb - pos, n)
+                    out.append(self._raw(r, k))
+                else:
+                    sp.idx += 1
+                    continue
+            else:
+                k = min(size - pos, n)
+                out.append(bytes(k))
+            sp.pos = pos + k
+            n -= k
+        return b"".join(out)
+
+    def _sparse_map_from_data(self, r: "_Reader") -> list[tuple[int, int]]:
+        """PAX sparse 1.0: decimal lines (count, then offset/size pairs) padded to a block."""
+        text = b""
+        nums: list[int] = []
+        want = None
+        while want is None or len(nums) < want:
+            if r.remaining < BLOCKSIZE or len(text) > MAX_SPECIAL:
+                raise _bad(r.where, f"the sparse map of {self.path!r} is truncated or too long")
+            text += self._raw(r, BLOCKSIZE)
+            lines = text.split(b"\n")
+            try:
+                nums = [int(x) for x in lines[:-1]]
+            except ValueError:
+                raise _bad(r.where, f"the sparse map of {self.path!r} is not numeric") from None
+            if nums and want is None:
+                want = 1 + 2 * nums[0]
+                if nums[0] < 0 or nums[0] > MAX_SPECIAL:
+                    raise _bad(r.where, f"the sparse map of {self.path!r} has {nums[0]} entries")
+        return list(zip(nums[1:want:2], nums[2:want:2]))
+
+
+class _Sparse:
+    """A GNU sparse member's map (data segments) and read position."""
+
+    __slots__ = ("segs", "idx", "pos", "checked")
+
+    def __init__(self, segs: list[tuple[int, int]] | None):
+        self.segs = segs  # None: the map is at the start of the data (PAX 1.0)
+        self.idx = 0
+        self.pos = 0
+        self.checked = False
+
+    def check(self, size: int, stored: int, where: str, path: str) -> None:
+        end = 0
+        total = 0
+        for off, nb in self.segs:
+            if off < end or nb < 0 or off + nb > size:
+                raise _bad(where, f"the sparse map of {path!r} has overlapping or out-of-range segments")
+            end = off + nb
+            total += nb
+        if total != stored:
+            raise _bad(where, f"the sparse map of {path!r} describes {total} bytes but {stored} are stored")
+        self.checked = True
+
+
+def _sparse_pairs(nums: list[int]) -> list[tuple[int, int]]:
+    return list(zip(nums[0::2], nums[1::2]))
 
 
 class _Reader:
@@ -305,6 +392,9 @@ def _parse_pax(data: bytes, where: str, name: str) -> dict[bytes, bytes]:
         key, eq, val = data[sp + 1 : pos + length - 1].partition(b"=")
         if not eq or not key:
             raise _bad(where, f"malformed PAX record {key[:40]!r} before {name!r}")
+        if key == b"GNU.sparse.offset" or key == b"GNU.sparse.numbytes":  # PAX sparse 0.0
+            m = recs.get(b"GNU.sparse.map")
+            recs[b"GNU.sparse.map"] = m + b"," + val if m else val
         recs[key] = val
         pos += length
     return recs
@@ -356,18 +446,27 @@ def _check_path(path: str, raw_len: int, limits, where: str, name: str) -> None:
         raise BudgetExceededError(f"{where}: entry {name[:80]!r}... is over the {md}-component path depth budget")
 
 
-def _gnu_sparse_old(r: _Reader, block: bytes, where: str, name: str) -> int:
-    """Old GNU sparse header: consume the extension blocks, return the real size."""
+def _gnu_sparse_old(r: _Reader, block: bytes, where: str, name: str) -> tuple[int, list[tuple[int, int]]]:
+    """Old GNU sparse header: read the map (and its extension blocks), return the real size."""
     realsize = _num(block[483:495], where, name)
+    segs: list[tuple[int, int]] = []
+
+    def entries(raw: bytes, count: int) -> None:
+        for i in range(count):
+            e = raw[i * 24 : i * 24 + 24]
+            if e[0] == 0:
+                return
+            segs.append((_num(e[:12], where, name), _num(e[12:], where, name)))
+
+    entries(block[386:482], 4)
     extended = block[482]
-    guard = 0
     while extended:
-        ext = r.take(BLOCKSIZE, name)
-        extended = ext[504]
-        guard += 1
-        if guard > 1 << 16:
+        if len(segs) > 1 << 16:
             raise _bad(where, f"GNU sparse map of {name!r} is too long")
-    return realsize
+        ext = r.take(BLOCKSIZE, name)
+        entries(ext[:504], 21)
+        extended = ext[504]
+    return realsize, segs
 
 
 def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Iterator[Member]:
@@ -443,7 +542,7 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
             raise _bad(where, f"entry after {last} has an impossible size {size}")
         padded = (size + 511) & ~511
 
-        if tf == _PAX or tf == _PAX_GLOBAL or tf == _GNU_LONGNAME or tf == _GNU_LONGLINK:
+        if tf in _SPECIAL:
             if size > MAX_SPECIAL:
                 raise _bad(where, f"extended header of {size} bytes after {last} is over the {MAX_SPECIAL}-byte cap")
             data = r.take(padded, f"the extended header after {last}")[:size]
@@ -468,10 +567,7 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
             rawname = buf[pos : pos + 100].partition(b"\0")[0]
             if posix and buf[pos + 345] != 0:
                 rawname = buf[pos + 345 : pos + 500].partition(b"\0")[0] + b"/" + rawname
-        if longlink is not None:
-            rawlink = longlink
-        else:
-            rawlink = buf[pos + 157 : pos + 257].partition(b"\0")[0]
+        rawlink = longlink  # the header's linkname is only sliced for links (below)
         xattrs: dict[str, bytes] = {}
         sparse = False
         realsize = size
@@ -516,18 +612,27 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
                 if rs is None:
                     rs = _pax_int(pax, b"GNU.sparse.size", where, nm)
                 if rs is not None:
-                    if rs < 0 or rs > MAX_SIZE:
-                        raise _bad(where, f"GNU sparse size {rs} of {nm!r} is impossible")
                     realsize = rs
+                if pax.get(b"GNU.sparse.major") == b"1":
+                    sparse = _Sparse(None)
+                else:
+                    v = pax.get(b"GNU.sparse.map", b"")
+                    try:
+                        nums = [int(x) for x in v.split(b",")] if v else []
+                    except ValueError:
+                        raise _bad(where, f"GNU.sparse.map of {nm!r} is not numeric") from None
+                    if len(nums) % 2:
+                        raise _bad(where, f"GNU.sparse.map of {nm!r} has an odd number of values")
+                    sparse = _Sparse(_sparse_pairs(nums))
             pax = None
         longname = longlink = None
         if tf == 0x53:  # old GNU sparse
-            sparse = True
-            realsize = _gnu_sparse_old(r, buf[pos:end], where, _decode(rawname))
-            if realsize < 0 or realsize > MAX_SIZE:
-                raise _bad(where, f"GNU sparse size {realsize} of {_decode(rawname)!r} is impossible")
+            realsize, segs = _gnu_sparse_old(r, buf[pos:end], where, _decode(rawname))
+            sparse = _Sparse(segs)
+        if sparse and (realsize < 0 or realsize > max_size):
+            raise _bad(where, f"GNU sparse size {realsize} of {_decode(rawname)!r} is impossible or over budget")
 
-        name = _decode(rawname)
+        name = rawname.decode("utf-8", "surrogateescape")
         type_ = types.get(tf)
         if type_ is None:
             raise _bad(
@@ -536,8 +641,13 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
             )
         if tf == 0 and name.endswith("/"):
             type_ = DIR
-        path = normalize(name, where)
-        _check_path(path, len(rawname), limits, where, name)
+        # normalize(), inlined for the common case of a plain relative name
+        if name and name[0] != "." and name[0] != "/" and name[-1] != "/" and "//" not in name and "/." not in name:
+            path = "/" + name
+        else:
+            path = normalize(name, where)
+        if limits is not None:
+            _check_path(path, len(rawname), limits, where, name)
         last = name
         count += 1
         if max_entries is not None and count > max_entries:
@@ -548,10 +658,14 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
         if type_ is FILE or type_ is DIR:
             pass
         elif type_ is SYMLINK:
+            if rawlink is None:
+                rawlink = buf[pos + 157 : pos + 257].partition(b"\0")[0]
             linkname = _decode(rawlink)
             if max_link is not None and len(rawlink) > max_link:
                 raise BudgetExceededError(f"{where}: symlink {name!r} has a target over the {max_link}-byte budget")
         elif type_ is HARDLINK:
+            if rawlink is None:
+                rawlink = buf[pos + 157 : pos + 257].partition(b"\0")[0]
             if not rawlink:
                 raise _bad(where, f"hardlink {name!r} has an empty target")
             if max_link is not None and len(rawlink) > max_link:
@@ -566,7 +680,7 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
         m = Member(
             path,
             name,
-            chr(tf) if tf else "\0",
+            _CHR[tf],
             type_,
             mode,
             uid,

@@ -39,7 +39,8 @@ class Entry:
     ``mode`` holds permission and special bits only (``& 0o7777``); the type is ``type``.
     ``target`` is the link text for symlinks (as stored, never resolved) and the absolute
     normalised path of the linked file for hardlinks. ``size`` of a hardlink is the size of
-    its target inode. ``layer`` is the 0-based index of the layer that last wrote the
+    its target inode; of a symlink, the byte length of its target (as ``lstat`` says); of
+    directories, devices and FIFOs, 0. ``layer`` is the 0-based index of the layer that last wrote the
     entry. ``implicit`` marks a parent directory that no layer wrote, created with mode
     0755 and owner 0:0 as container runtimes do.
     """
@@ -127,8 +128,9 @@ class LayerInfo:
 
     ``size`` is the blob size as stored (compressed); ``uncompressed_size`` the tar size.
     ``added``/``modified``/``deleted`` count paths: added are new in the merged view at
-    this layer, modified replace a path a lower layer wrote, deleted are removed by this
-    layer's whiteouts (each whiteout or opaque marker counts the paths it hid).
+    this layer, modified replace a path a lower layer wrote, deleted existed before this
+    layer and are gone after it (hidden by its whiteouts and opaque markers, or below a
+    directory it replaced with a non-directory).
     ``wasted`` is the file bytes this layer writes that a later layer hides or replaces:
     bytes that squashing the image would reclaim.
     """

@@ -48,6 +48,7 @@ class Case:
     limits: dict[str, Any] | None = None
     symlinks: str = "overlay"
     group: str = ""
+    cli_extract: bool = True  # False: the CLI run of a heavy case would only repeat the library's
 
     @property
     def expect_extract(self):
@@ -240,9 +241,10 @@ case("dir-replaced-by-symlink-hides-subtree",
 case("symlink-with-dotdot-name-is-rejected", img(T(r.symlink("..", "/"))), g, error=InvalidImageError)
 case("symlink-with-empty-name-is-rejected", img(T(r.symlink("", "/"))), g, error=InvalidImageError)
 case("symlink-with-empty-target-is-listed-and-skipped",
-     img(T(r.symlink("empty", ""), r.file("a", b"a"))), g,
-     tree=lambda t, c: has(t, "/empty", "symlink", target=""),
-     dest=lambda d, c, res: (d_missing(d, "empty"), d_file(d, "a", b"a")))
+     img(T(r.symlink("empty", ""), r.hardlink("empty-link", "empty"), r.file("a", b"a"))), g,
+     tree=lambda t, c: (has(t, "/empty", "symlink", target=""), has(t, "/empty-link", "hardlink")),
+     dest=lambda d, c, res: (d_missing(d, "empty", "empty-link"), d_file(d, "a", b"a"),
+                             res.skipped_empty_links == ["/empty", "/empty-link"] or _fail(res.skipped_empty_links)))
 
 
 def _long_chain(n: int = 30, seg: int = 200) -> bytes:
@@ -284,6 +286,10 @@ case("hardlink-through-symlinked-parent-is-rejected",
      img(T(sym("d", victim_abs()), r.hardlink("x", "d/secret"))), g, error=InvalidImageError)
 case("hardlink-through-relative-symlinked-parent-is-rejected",
      img(T(r.symlink("d", "../victim"), r.hardlink("x", "d/secret"))), g, error=InvalidImageError)
+case("hardlink-through-symlinked-parent-resolves-inside-the-image",
+     img(T(r.dir("real"), r.file("real/f", b"data"), r.symlink("d", "/real"), r.hardlink("x", "d/f"))), g,
+     tree=lambda t, c: has(t, "/x", "hardlink", target="/real/f", size=4),
+     dest=lambda d, c, res: (d_file(d, "x", b"data"), same_inode(d, "x", "real/f"), d_link(d, "d", "/real")))
 case("hardlink-to-a-symlink-links-the-symlink",
      img(T(sym("s", victim_abs("/secret")), r.hardlink("h", "s"))), g,
      tree=lambda t, c: has(t, "/h", "hardlink", target="/s"),
@@ -338,6 +344,11 @@ case("aufs-plink-metadata-is-hidden",
                  r.dir(".wh..wh.orph"))), g,
      tree=lambda t, c: (absent(t, "/.wh..wh.plnk", "/.wh..wh.aufs", "/.wh..wh.orph"), has(t, "/etc/passwd")),
      dest=lambda d, c, res: d_missing(d, ".wh..wh.plnk", ".wh..wh.aufs"))
+case("aufs-plink-hardlink-becomes-a-file-with-the-hidden-bytes",
+     img(T(r.dir(".wh..wh.plnk"), r.file(".wh..wh.plnk/1234.5678", b"linked bytes", mode=0o750), r.dir("bin"),
+           r.hardlink("bin/tool", ".wh..wh.plnk/1234.5678"))), g,
+     tree=lambda t, c: (has(t, "/bin/tool", "file", size=12, mode=0o750), absent(t, "/.wh..wh.plnk")),
+     dest=lambda d, c, res: (d_file(d, "bin/tool", b"linked bytes", mode=0o750), d_missing(d, ".wh..wh.plnk")))
 case("whiteout-in-same-layer-spares-that-layers-entry",
      img(BASE, T(r.file("etc/passwd", b"new"), r.file("etc/.wh.passwd"))), g,
      tree=lambda t, c: has(t, "/etc/passwd", "file", size=3, layer=1),
@@ -370,6 +381,8 @@ case("capability-and-overlay-xattrs-are-listed-not-applied",
      tree=lambda t, c: (has(t, "/ping", xattrs=("security.capability",)), has(t, "/opq/kept"), has(t, "/wh", "file")),
      dest=lambda d, c, res: (d_file(d, "ping", b"elf"), os.listxattr(os.path.join(d, "ping")) == []
                              or _fail("xattr applied without --preserve-xattrs"), d_file(d, "opq/kept")))
+case("unknown-typeflag-is-rejected", img(T(r.member("sock", type=b"Z"), r.file("a", b"a"))), g,
+     error=InvalidImageError, match="type")
 case("duplicate-entries-with-type-changes-last-wins",
      img(T(r.file("x", b"first"), r.dir("x"), r.file("x/child", b"c"), r.symlink("x", "/etc"), r.file("x", b"last"),
            r.dir("d"), r.file("d/a", b"a"), r.file("d", b"now a file"), r.file("y", b"1"), r.file("y", b"22"))), g,
@@ -470,7 +483,9 @@ case("ten-thousand-deep-nesting-hits-default-path-budget", img(lambda c: _deep(1
 case("ten-thousand-deep-nesting-lists-and-extracts-iteratively", img(lambda c: _deep(10_000), compression="none"), g,
      limits={"max_path_length": None, "max_path_depth": None},
      tree=lambda t, c: (has(t, "/" + r.deep_path(10_000) + "/leaf", "file"), len(t) == 10_001 or _fail(len(t))),
-     dest=lambda d, c, res: res.dirs == 10_000 or _fail(res.dirs))
+     dest=lambda d, c, res: (res.dirs == 10_000 or _fail(res.dirs),
+                             _read_deep(d, "/" + r.deep_path(10_000) + "/leaf") == b"leaf" or _fail("leaf")),
+     cli_extract=False)
 case("path-depth-budget-is-configurable", img(lambda c: _deep(50)), g, limits={"max_path_depth": 20},
      error=BudgetExceededError)
 case("path-length-budget-is-configurable", img(T(r.file("a" * 90, b"x"))), g, limits={"max_path_length": 64},
@@ -478,7 +493,7 @@ case("path-length-budget-is-configurable", img(T(r.file("a" * 90, b"x"))), g, li
 case("ten-thousand-opaque-markers-stay-linear",
      img(lambda c: _opaque_lower(10_000), lambda c: _opaque_upper(10_000)), g,
      tree=lambda t, c: (len(t) == 20_000 or _fail(len(t)), has(t, "/d9999/new"), absent(t, "/d9999/old")),
-     dest=lambda d, c, res: (res.files == 10_000 or _fail(res.files)))
+     dest=lambda d, c, res: (res.files == 10_000 or _fail(res.files)), cli_extract=False)
 
 # Manifests -----------------------------------------------------------------------------------
 g = "manifests"
@@ -517,6 +532,8 @@ case("digest-with-path-traversal-is-rejected",
      _mutate_layers(lambda m: m["layers"][0].__setitem__("digest", "sha256:../../../victim/secret")), g,
      error=InvalidImageError, match="digest")
 case("foreign-layer-urls-are-never-fetched", lambda ctx: _foreign(ctx), g, error=(NotFoundError, UnsupportedError))
+case("docker-archive-layer-path-traversal-is-refused", lambda ctx: _docker_archive_traversal(ctx), g,
+     error=(InvalidImageError, NotFoundError))
 case("index-that-points-to-itself-is-rejected", lambda ctx: _self_index(ctx), g,
      error=(InvalidImageError, DigestMismatchError))
 
@@ -625,6 +642,31 @@ def _foreign(ctx: Ctx) -> str:
     man = json.loads((ctx.image_dir / "blobs/sha256" / idx["manifests"][0]["digest"].split(":")[1]).read_bytes())
     (ctx.image_dir / "blobs/sha256" / man["layers"][1]["digest"].split(":")[1]).unlink()
     return ref
+
+
+def _docker_archive_traversal(ctx: Ctx) -> str:
+    """A classic ``docker save`` archive whose manifest.json names ``../`` layer paths."""
+    import io
+    import json
+    import tarfile
+
+    from imagefs.oci_writer import ImageSpec, build_image, write_docker_archive
+
+    path = ctx.image_dir.with_suffix(".tar")
+    ctx.image_dir.parent.mkdir(parents=True, exist_ok=True)
+    write_docker_archive(path, build_image(ImageSpec([BASE])), repo_tags=["hostile:latest"])
+    out = io.BytesIO()
+    with tarfile.open(path) as src, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as dst:
+        for m in src.getmembers():
+            data = src.extractfile(m).read() if m.isfile() else None
+            if m.name == "manifest.json":
+                doc = json.loads(data)
+                doc[0]["Layers"] = ["../victim/secret"]
+                data = json.dumps(doc).encode()
+                m.size = len(data)
+            dst.addfile(m, io.BytesIO(data) if data is not None else None)
+    path.write_bytes(out.getvalue())
+    return f"docker-archive:{path}"
 
 
 def _self_index(ctx: Ctx) -> str:

@@ -119,34 +119,93 @@ class Ctx:
         return f"oci:{self.image_dir}:latest"
 
 
+class _FdWalk:
+    """Directory fds along one path, at most ``KEEP`` open (deep trees exceed fd limits and
+    PATH_MAX): going up past a closed one reopens it as ``..`` of its child."""
+
+    KEEP = 64
+
+    def __init__(self, top: Path):
+        self.stack: list[list] = [[None, os.open(top, os.O_RDONLY | os.O_DIRECTORY)]]
+
+    def down(self, name: bytes) -> int:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=self.stack[-1][1])
+        self.stack.append([name, fd])
+        old = len(self.stack) - 1 - self.KEEP
+        if old >= 0 and self.stack[old][1] is not None:
+            os.close(self.stack[old][1])
+            self.stack[old][1] = None
+        return fd
+
+    def up(self) -> None:
+        _, fd = self.stack.pop()
+        if self.stack[-1][1] is None:
+            self.stack[-1][1] = os.open("..", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        os.close(fd)
+
+    def close(self) -> None:
+        for _, fd in self.stack:
+            if fd is not None:
+                os.close(fd)
+
+
 def snapshot(top: Path, *, skip: tuple[str, ...] = ()) -> dict[bytes, tuple]:
-    """Every path below ``top`` (bytes names) -> (type, mode, size, sha256 or link text)."""
+    """Every path below ``top`` (bytes names) -> (type, mode, size, sha256 or link text).
+
+    Walks with directory fds and ``O_NOFOLLOW``, never path strings, so trees deeper than
+    PATH_MAX are read too and a symlink is recorded, never followed."""
     out: dict[bytes, tuple] = {}
-    base = os.fsencode(top)
-    stack = [b""]
     skip_b = {os.fsencode(s) for s in skip}
-    while stack:
-        rel = stack.pop()
-        full = os.path.join(base, rel) if rel else base
-        for name in os.listdir(full):
-            r = os.path.join(rel, name) if rel else name
+    walk = _FdWalk(top)
+    # Frames: (relative path of the directory, names still to visit).
+    frames: list[tuple[bytes, list[bytes]]] = [(b"", sorted(map(os.fsencode, os.listdir(walk.stack[-1][1]))))]
+    frames[0][1].reverse()
+    try:
+        while frames:
+            rel, todo = frames[-1]
+            if not todo:
+                frames.pop()
+                if frames:
+                    walk.up()
+                continue
+            name = todo.pop()
+            r = rel + b"/" + name if rel else name
             if r in skip_b:
                 continue
-            p = os.path.join(base, r)
-            st = os.lstat(p)
+            dfd = walk.stack[-1][1]
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
             if stat.S_ISDIR(st.st_mode):
                 out[r] = ("dir", stat.S_IMODE(st.st_mode))
-                stack.append(r)
+                fd = walk.down(name)
+                if not st.st_mode & 0o500 and os.geteuid() != 0:  # pragma: no cover
+                    raise PermissionError(f"cannot read {r!r}")
+                names = sorted(map(os.fsencode, os.listdir(fd)), reverse=True)
+                frames.append((r, names))
             elif stat.S_ISLNK(st.st_mode):
-                out[r] = ("symlink", os.readlink(p))
+                out[r] = ("symlink", os.readlink(name, dir_fd=dfd))
             elif stat.S_ISREG(st.st_mode):
-                with open(p, "rb") as f:
-                    out[r] = ("file", stat.S_IMODE(st.st_mode), st.st_nlink, hashlib.sha256(f.read()).hexdigest())
+                f = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dfd)
+                try:
+                    h = hashlib.sha256()
+                    while chunk := os.read(f, 1 << 20):
+                        h.update(chunk)
+                finally:
+                    os.close(f)
+                out[r] = ("file", stat.S_IMODE(st.st_mode), st.st_nlink, h.hexdigest(), st.st_size, st.st_ino,
+                          int(st.st_mtime))
             else:
                 out[r] = ("other", st.st_mode)
+    finally:
+        walk.close()
     return out
 
 
-def dest_listing(dest: Path) -> dict[str, tuple]:
-    """``snapshot`` of a destination, keyed by ``/``-absolute str paths (surrogateescape)."""
-    return {"/" + os.fsdecode(k): v for k, v in snapshot(dest).items()}
+def dest_listing(dest: Path, *, inodes: bool = False) -> dict[str, tuple]:
+    """``snapshot`` of a destination, keyed by ``/``-absolute str paths (surrogateescape);
+    inode numbers dropped unless asked for (two extractions compare equal)."""
+    out = {}
+    for k, v in snapshot(dest).items():
+        if v[0] == "file" and not inodes:
+            v = v[:5] + v[6:]
+        out["/" + os.fsdecode(k)] = v
+    return out

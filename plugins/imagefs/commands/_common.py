@@ -23,7 +23,7 @@ from ..errors import UsageError
 SYMLINK_MODELS = ("overlay", "follow")
 # Layers read at once from a registry by default: downloads overlap, inflate stays bounded.
 REGISTRY_JOBS = 4
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$", re.I)
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$", re.IGNORECASE)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
 
 
@@ -68,7 +68,34 @@ def positive_int(text: str) -> int:
     return n
 
 
+class _Intermixed:
+    """Parse positionals that come after options (``list IMAGE -f ls /etc``).
+
+    Plain argparse binds every positional at the first run of positionals, so a PATH after
+    an option would be "unrecognized". The subcommand parser parses intermixed instead.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]
+        if self._intermixing:
+            return super().parse_known_args(args, namespace)  # type: ignore[misc]
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)  # type: ignore[attr-defined]
+        finally:
+            self._intermixing = False
+
+
+def intermixed(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Let ``parser`` take positionals after options (see :class:`_Intermixed`)."""
+    cls = type(parser)
+    parser.__class__ = type(f"Intermixed{cls.__name__}", (_Intermixed, cls), {})
+    return parser
+
+
 def add_image_options(parser: argparse.ArgumentParser) -> None:
+    intermixed(parser)
     g = parser.add_argument_group("image options")
     g.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="platform to pick from an index (default: this host's)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the per-layer index cache")
@@ -135,7 +162,6 @@ def list_tree(args: argparse.Namespace, reference: str):
     """The merged :class:`~imagefs.tree.Tree` of ``reference`` (progress on a TTY)."""
     from ..listing import list_image
     from ..progress import progress_for
-
     from ..reference import parse
 
     jobs = args.jobs

@@ -19,6 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("image_b", metavar="IMAGE_B")
     p.add_argument("-f", "--format", choices=("text", "json"), default="text", help="output format (default text)")
     p.add_argument("--mtime", action="store_true", help="also report modification times that differ")
+    p.add_argument("--collapse", action="store_true",
+                   help="text: show a directory added or removed as a whole as one line")
     add_image_options(p)
     p.set_defaults(run=run)
     return p
@@ -30,5 +32,6 @@ def run(args: argparse.Namespace) -> int:
 
     a = _common.list_tree(args, args.image_a)
     b = _common.list_tree(args, args.image_b)
-    emit(render(diff_trees(a, b, mtime=args.mtime), args.format))
+    diff = diff_trees(a, b, mtime=args.mtime)
+    emit(render(diff, "json") if args.format == "json" else render(diff, "text", collapse=args.collapse))
     return 0

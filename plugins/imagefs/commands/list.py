@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UsageError
+from ..render import FORMATS
 from . import _common
 from ._common import add_image_options, emit, positive_int
-
-FORMATS = ("tree", "ls", "json", "layers")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

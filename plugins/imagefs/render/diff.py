@@ -11,6 +11,9 @@ Text, one line per path in path order, then the counts::
 
     1 added, 1 removed, 2 changed
 
+With ``collapse=True`` a directory added or removed as a whole is one line,
+``+ /var/cache (and 212 entries below)``; the counts still count every path.
+
 JSON (``dumps`` of :mod:`imagefs.render.json`, so the same encoding rules)::
 
     {"schema": 1, "a": {"reference": …, "manifest_digest": …}, "b": {…},
@@ -29,7 +32,7 @@ from typing import Any
 from ..diff import TreeDiff
 from ..errors import UsageError
 from ..names import visible
-from ..tree import ImageInfo
+from ..tree import DIR, Entry, ImageInfo, parent_of
 from . import json as _json
 from .fields import format_iso
 
@@ -59,10 +62,37 @@ def _image_line(mark: str, image: ImageInfo | None) -> str:
     return f"{mark} {text}"
 
 
-def render_text(diff: TreeDiff, *, header: bool = True) -> str:
+def _collapsed(entries: list[Entry], mark: str, collapse: bool) -> list[tuple[str, str]]:
+    """Rows for added or removed entries; with ``collapse``, one row per whole subtree."""
+    if not collapse:
+        return [(e.path, f"{mark} {visible(e.path)}") for e in entries]
+    dirs = {e.path for e in entries if e.type == DIR}
+    below: dict[str, int] = {}
+    tops: list[Entry] = []
+    for e in entries:
+        top = None
+        parent = parent_of(e.path)
+        while parent != "/":
+            if parent in dirs:
+                top = parent
+            parent = parent_of(parent)
+        if top is None:
+            tops.append(e)
+        else:
+            below[top] = below.get(top, 0) + 1
+    rows = []
+    for e in tops:
+        n = below.get(e.path, 0)
+        extra = f" (and {n} entr{'y' if n == 1 else 'ies'} below)" if n else ""
+        rows.append((e.path, f"{mark} {visible(e.path)}{extra}"))
+    return rows
+
+
+def render_text(diff: TreeDiff, *, header: bool = True, collapse: bool = False) -> str:
+    """The text form; ``collapse`` shows a wholly added or removed directory as one line."""
     rows: list[tuple[str, str]] = []
-    rows.extend((e.path, "+ " + visible(e.path)) for e in diff.added)
-    rows.extend((e.path, "- " + visible(e.path)) for e in diff.removed)
+    rows.extend(_collapsed(diff.added, "+", collapse))
+    rows.extend(_collapsed(diff.removed, "-", collapse))
     for c in diff.changed:
         what = ", ".join(f"{name} {_show(name, old)} -> {_show(name, new)}" for name, (old, new) in c.fields.items())
         rows.append((c.path, f"~ {visible(c.path)} ({what})"))

@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 import posixpath
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import lru_cache
 
 from ..errors import NotFoundError
 from ..tree import BLOCK, CHAR, DIR, FIFO, HARDLINK, SYMLINK, Entry, Tree
@@ -27,10 +28,14 @@ def mode_string(entry: Entry) -> str:
     A symlink is always ``lrwxrwxrwx``, as Linux shows every symlink, whatever mode the
     tar header recorded (JSON keeps the recorded mode).
     """
-    if entry.type == SYMLINK:
+    return _mode_string(entry.type, entry.mode)
+
+
+@lru_cache(maxsize=4096)
+def _mode_string(etype: str, m: int) -> str:
+    if etype == SYMLINK:
         return "lrwxrwxrwx"
-    m = entry.mode
-    chars = [_TYPE_CHAR.get(entry.type, "-")]
+    chars = [_TYPE_CHAR.get(etype, "-")]
     for shift, special, on, off in ((6, 0o4000, "s", "S"), (3, 0o2000, "s", "S"), (0, 0o1000, "t", "T")):
         bits = (m >> shift) & 7
         chars.append("r" if bits & 4 else "-")
@@ -61,10 +66,11 @@ def human_size(n: int) -> str:
     return str(n)
 
 
+@lru_cache(maxsize=65536)
 def format_time(mtime: int) -> str:
     """``YYYY-MM-DD HH:MM`` in UTC; ``????-??-?? ??:??`` for a time the calendar cannot show."""
     try:
-        return datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%d %H:%M")
+        return datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%d %H:%M")
     except (OverflowError, OSError, ValueError):
         return "????-??-?? ??:??"
 
@@ -72,7 +78,7 @@ def format_time(mtime: int) -> str:
 def format_iso(mtime: int) -> str:
     """``YYYY-MM-DDTHH:MM:SSZ`` in UTC (diffs and JSON-ish text)."""
     try:
-        return datetime.fromtimestamp(mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return datetime.fromtimestamp(mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (OverflowError, OSError, ValueError):
         return str(mtime)
 

@@ -17,6 +17,9 @@ Differences from ``tree(1)``, on purpose:
   but it is resolved inside the image (an absolute target starts at the image root),
   never on the host;
 - hidden names (dot files) are always shown, like ``tree -a``;
+- the continuation prefix is ``│`` and three ordinary spaces (``tree`` 2.x writes two
+  no-break spaces U+00A0 there, which copy and paste badly);
+- the report counts the starting directory, as ``tree`` 2.x does;
 - with ``markers=True`` a name gets `` [setuid]``, `` [setgid]``, `` [sticky]`` and
   `` [caps]`` (file capabilities) annotations, and `` [layer N]`` with ``layers=True``.
 
@@ -96,6 +99,7 @@ def render(
         if start.type == SYMLINK:
             lines[0] = head + " -> " + visible(start.target or "")
     else:
+        dirs = 1  # tree(1) 2.x counts the directory it starts from
         # Iterative pre-order walk; `last` flags of the ancestors give the prefix.
         prefix_parts: list[str] = []
         stack: list[tuple[int, Entry, bool]] = []
