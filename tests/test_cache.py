@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from fixtures import F, H, L, layer
-
 from imagefs.cache import LayerCache, default_cache_dir
 from imagefs.layer_index import INDEX_VERSION, index_layer
 

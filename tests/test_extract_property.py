@@ -14,9 +14,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-
 from hostile.harness import fast_tmp_dir, snapshot
+from hypothesis import HealthCheck, given, settings
 from imagefs.errors import ImagefsError
 from test_hostile import assert_dest_matches_tree
 from test_merge_property import layer_tar, stack_strategy
@@ -46,7 +45,9 @@ def test_random_stacks_extract_exactly_the_listing(model, stack) -> None:
         else:
             res = extract_image(ref, root / "dest", cache=False, symlinks=model)
             assert_dest_matches_tree(root / "dest", res.tree)
-            assert [e.to_json() for e in res.tree.entries()] == [e.to_json() for e in tree.entries()]
+            assert [e.to_json() for e in res.tree.entries()] == [
+                e.to_json() for e in tree.entries()
+            ]
             shutil.rmtree(root / "dest")
         assert snapshot(root) == before
     finally:

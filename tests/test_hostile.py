@@ -17,10 +17,8 @@ import json
 import logging
 import os
 import re
-import stat
 
 import pytest
-
 from hostile.cases import CASES, Case
 from hostile.harness import Ctx, dest_listing, fast_tmp_dir, snapshot
 from imagefs.cli import main
@@ -35,14 +33,18 @@ def ctx(tmp_path):
     c = Ctx.make(tmp_path, fast)
     yield c
     if os.path.lexists(c.dest):
-        _rmtree(c.dest)  # pytest's own clean-up recurses: a 10,000-deep tree would defeat it
+        _rmtree(
+            c.dest
+        )  # pytest's own clean-up recurses: a 10,000-deep tree would defeat it
     if fast is not None:
         _rmtree(fast)
     srv = c.extra.get("server")
     if srv is not None:
         srv.shutdown()
         srv.server_close()
-    assert not c.extra.get("hits"), f"a foreign layer URL was fetched: {c.extra.get('hits')}"
+    assert not c.extra.get("hits"), (
+        f"a foreign layer URL was fetched: {c.extra.get('hits')}"
+    )
 
 
 def _limits(case: Case):
@@ -115,7 +117,9 @@ def test_listing(case: Case, ctx: Ctx, capsys) -> None:
         else:
             assert rc == 0, err
             doc = json.loads(out)
-            assert sorted(e["path"] for e in doc["entries"]) == sorted(e.path for e in tree.entries())
+            assert sorted(e["path"] for e in doc["entries"]) == sorted(
+                e.path for e in tree.entries()
+            )
     assert _outside(ctx) == before
 
 
@@ -139,7 +143,12 @@ def assert_dest_matches_tree(dest, tree: Tree) -> None:
         if e.type == DIR:
             assert got == ("dir", e.mode & 0o777), (e.path, got)
         elif e.type == FILE:
-            assert got[0] == "file" and got[4] == e.size and got[1] == e.mode & 0o777 and got[6] == e.mtime, (e.path, got)
+            assert (
+                got[0] == "file"
+                and got[4] == e.size
+                and got[1] == e.mode & 0o777
+                and got[6] == e.mtime
+            ), (e.path, got)
         elif e.type == SYMLINK:
             assert got == ("symlink", os.fsencode(e.target)), (e.path, got)
         elif e.type == HARDLINK:
@@ -162,16 +171,28 @@ def test_extraction(case: Case, ctx: Ctx, capsys, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="imagefs")
     if expect:
         with pytest.raises(expect) as info:
-            extract_image(ref, ctx.dest, limits=limits, cache=False, symlinks=case.symlinks)
+            extract_image(
+                ref, ctx.dest, limits=limits, cache=False, symlinks=case.symlinks
+            )
         _check_error(info.value, case)
-        assert not os.path.lexists(ctx.dest), "a failed extraction left its destination behind"
+        assert not os.path.lexists(ctx.dest), (
+            "a failed extraction left its destination behind"
+        )
     else:
-        res = extract_image(ref, ctx.dest, limits=limits, cache=False, symlinks=case.symlinks)
+        res = extract_image(
+            ref, ctx.dest, limits=limits, cache=False, symlinks=case.symlinks
+        )
         assert case.dest is not None
         case.dest(ctx.dest, ctx, res)
         assert_dest_matches_tree(ctx.dest, res.tree)
-        skipped = [r for r in caplog.records if r.name.startswith("imagefs.extract") and "device nodes" in r.getMessage()]
-        assert len(skipped) == (1 if res.skipped_special else 0), [r.getMessage() for r in skipped]
+        skipped = [
+            r
+            for r in caplog.records
+            if r.name.startswith("imagefs.extract") and "device nodes" in r.getMessage()
+        ]
+        assert len(skipped) == (1 if res.skipped_special else 0), [
+            r.getMessage() for r in skipped
+        ]
     assert _outside(ctx) == before
     if not case.cli_extract:
         return
@@ -180,7 +201,7 @@ def test_extraction(case: Case, ctx: Ctx, capsys, caplog) -> None:
         _rmtree(ctx.dest)
     got = _cli(["extract", ref, str(ctx.dest), *_cli_options(case)], capsys)
     if got is not None:
-        rc, out, err = got
+        rc, _out, err = got
         if expect:
             assert rc == info.value.exit_code, err
             assert err.strip().count("\n") == 0 and "imagefs: error: " in err, err

@@ -9,9 +9,8 @@ looser budgets) does not let a stricter run skip its checks.
 from __future__ import annotations
 
 import pytest
-
-from hostile import rawtar as r
 from fixtures import oci_image
+from hostile import rawtar as r
 from imagefs.cache import LayerCache
 from imagefs.cli import main
 from imagefs.errors import BudgetExceededError
@@ -44,18 +43,31 @@ def test_default_limits_are_the_documented_ones():
         (["--max-inflated-bytes", "8K"], False),
         (["--max-inflated-bytes", "64G"], True),
     ],
-    ids=["entries-100-trips", "entries-none-passes", "inflated-8K-trips", "inflated-64G-passes"],
+    ids=[
+        "entries-100-trips",
+        "entries-none-passes",
+        "inflated-8K-trips",
+        "inflated-64G-passes",
+    ],
 )
 @pytest.mark.parametrize("command", ["list", "extract"])
 def test_cli_budget_flags_reach_the_engine(tmp_path, capsys, command, argv_budget, ok):
     ref = _many_image(tmp_path)
-    argv = [command, ref] + ([str(tmp_path / "out")] if command == "extract" else []) + ["--no-cache", *argv_budget]
+    argv = (
+        [command, ref]
+        + ([str(tmp_path / "out")] if command == "extract" else [])
+        + ["--no-cache", *argv_budget]
+    )
     rc = main(argv)
     err = capsys.readouterr().err
     if ok:
         assert rc == 0, err
     else:
-        assert rc == BudgetExceededError.exit_code and "budget" in err and err.count("\n") == 1, err
+        assert (
+            rc == BudgetExceededError.exit_code
+            and "budget" in err
+            and err.count("\n") == 1
+        ), err
         assert not (tmp_path / "out").exists()
 
 
@@ -80,12 +92,18 @@ def test_extract_only_budget_flags(tmp_path, capsys, argv_budget, ok):
 def test_symlink_hops_are_configurable(tmp_path):
     from imagefs.listing import list_image
 
-    chain = [r.dir("real")] + [r.symlink(f"s{i}", f"s{i - 1}" if i else "real") for i in range(10)]
+    chain = [r.dir("real")] + [
+        r.symlink(f"s{i}", f"s{i - 1}" if i else "real") for i in range(10)
+    ]
     ref = oci_image(tmp_path / "img", r.tar(*chain), r.tar(r.file("s9/x", b"x")))[0]
-    tree = list_image(ref, cache=False, symlinks="follow", limits=Limits(max_symlink_hops=40))
+    tree = list_image(
+        ref, cache=False, symlinks="follow", limits=Limits(max_symlink_hops=40)
+    )
     assert tree.get("/real/x") is not None
     with pytest.raises(BudgetExceededError, match="5"):
-        list_image(ref, cache=False, symlinks="follow", limits=Limits(max_symlink_hops=5))
+        list_image(
+            ref, cache=False, symlinks="follow", limits=Limits(max_symlink_hops=5)
+        )
 
 
 @pytest.mark.parametrize(

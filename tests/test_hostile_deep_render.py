@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 
 import pytest
-
 from imagefs.tree import Entry, Tree
 
 DEPTH = 10_000

@@ -12,7 +12,6 @@ import importlib
 import json
 
 import pytest
-
 from imagefs.tree import Entry, ImageInfo, LayerInfo, Tree
 
 NAMES = {
@@ -28,13 +27,30 @@ RAW_FORBIDDEN = ["\u202e", "\x1b", "\udcff", "\t"]
 
 
 def hostile_tree(extra: str = "") -> Tree:
-    layers = [LayerInfo(index=0, digest="sha256:" + "a" * 64, created_by="RUN echo '<script>\u202e\n'", entries=1)]
+    layers = [
+        LayerInfo(
+            index=0,
+            digest="sha256:" + "a" * 64,
+            created_by="RUN echo '<script>\u202e\n'",
+            entries=1,
+        )
+    ]
     tree = Tree(ImageInfo(reference="oci:hostile\u202e:latest", layers=layers))
     tree.add(Entry("/d\u202e", "dir", mode=0o755, layer=0))
     for raw, _ in NAMES.values():
         tree.add(Entry("/" + raw + extra, "file", size=3, layer=0))
-        tree.add(Entry("/d\u202e/" + raw, "symlink", mode=0o777, target="../" + raw, layer=0))
-    tree.add(Entry("/hard\nlink", "hardlink", target="/" + NAMES["script"][0] + extra, size=3, layer=0))
+        tree.add(
+            Entry("/d\u202e/" + raw, "symlink", mode=0o777, target="../" + raw, layer=0)
+        )
+    tree.add(
+        Entry(
+            "/hard\nlink",
+            "hardlink",
+            target="/" + NAMES["script"][0] + extra,
+            size=3,
+            layer=0,
+        )
+    )
     return tree
 
 
@@ -45,13 +61,17 @@ def _renders() -> list[tuple[str, object]]:
         return importlib.import_module("imagefs.render.tree").render(t)
 
     def tree_markers(t):
-        return importlib.import_module("imagefs.render.tree").render(t, markers=True, layers=True)
+        return importlib.import_module("imagefs.render.tree").render(
+            t, markers=True, layers=True
+        )
 
     def ls_root(t):
         return importlib.import_module("imagefs.render.ls").render(t, path="/")
 
     def ls_recursive(t):
-        return importlib.import_module("imagefs.render.ls").render(t, recursive=True, human=True)
+        return importlib.import_module("imagefs.render.ls").render(
+            t, recursive=True, human=True
+        )
 
     def layers(t):
         return importlib.import_module("imagefs.render.layers").render(t)
@@ -59,14 +79,24 @@ def _renders() -> list[tuple[str, object]]:
     def diff_text(t):
         from imagefs.diff import diff_trees
 
-        return importlib.import_module("imagefs.render.diff").render(diff_trees(Tree(), t))
+        return importlib.import_module("imagefs.render.diff").render(
+            diff_trees(Tree(), t)
+        )
 
-    out += [("tree", tree_default), ("tree-markers", tree_markers), ("ls", ls_root), ("ls-R", ls_recursive),
-            ("layers", layers), ("diff", diff_text)]
+    out += [
+        ("tree", tree_default),
+        ("tree-markers", tree_markers),
+        ("ls", ls_root),
+        ("ls-R", ls_recursive),
+        ("layers", layers),
+        ("diff", diff_text),
+    ]
     return out
 
 
-@pytest.mark.parametrize("render", [r for _, r in _renders()], ids=[n for n, _ in _renders()])
+@pytest.mark.parametrize(
+    "render", [r for _, r in _renders()], ids=[n for n, _ in _renders()]
+)
 def test_text_renderers_show_hostile_names_visibly(render) -> None:
     pytest.importorskip("imagefs.render.tree")
     tree = hostile_tree()
@@ -95,7 +125,9 @@ def test_json_keeps_hostile_names_losslessly() -> None:
     assert "/bad\udcffbyte" in paths
     assert "/bad\udcffbyte".encode("utf-8", "surrogateescape") == b"/bad\xffbyte"
     back = Tree.from_json(doc)
-    assert [e.to_json() for e in back.entries()] == [e.to_json() for e in tree.entries()]
+    assert [e.to_json() for e in back.entries()] == [
+        e.to_json() for e in tree.entries()
+    ]
 
 
 def test_cli_error_messages_make_names_visible() -> None:
@@ -124,14 +156,23 @@ def test_html_views_escape_hostile_names(view: str, tmp_path) -> None:
     from imagefs.snapshot import Snapshot
 
     def snap(tree: Tree, name: str) -> Snapshot:
-        return Snapshot(name=name, reference="oci:hostile:latest", manifest_digest="sha256:" + "b" * 64,
-                        platform="linux/amd64", generated_at=None, tree=tree, path=tmp_path / f"{name}.json")
+        return Snapshot(
+            name=name,
+            reference="oci:hostile:latest",
+            manifest_digest="sha256:" + "b" * 64,
+            platform="linux/amd64",
+            generated_at=None,
+            tree=tree,
+            path=tmp_path / f"{name}.json",
+        )
 
     tree = hostile_tree()
     if view == "diff":
         out = module.render(snap(tree, "after"), snap(Tree(tree.image), "before"))
     elif view in ("tree", "ls"):
-        out = module.render(snap(tree, "hostile"), depth=None) + module.render(snap(tree, "hostile"), path="/d\u202e")
+        out = module.render(snap(tree, "hostile"), depth=None) + module.render(
+            snap(tree, "hostile"), path="/d\u202e"
+        )
     else:
         out = module.render(snap(tree, "hostile"))
     for raw in ("<script>", "<img src=x", "\u202e", "\udcff", "\x1b"):
@@ -139,6 +180,10 @@ def test_html_views_escape_hostile_names(view: str, tmp_path) -> None:
     if view == "layers":  # only created_by holds hostile text there
         assert "&lt;script&gt;\\u202e" in out
     elif view != "summary":
-        assert "&lt;script&gt;" in out and "onerror=alert(1)&gt;" in out and "&quot;" in out
+        assert (
+            "&lt;script&gt;" in out
+            and "onerror=alert(1)&gt;" in out
+            and "&quot;" in out
+        )
         assert "new\\nline" in out and "\\xff" in out
         assert "\\u202e" in out

@@ -7,11 +7,10 @@ import json
 
 import pytest
 from fixtures import D, F, H, L, layer
-from tarbytes import END, header, member
-
 from imagefs.errors import InvalidImageError
 from imagefs.layer_index import INDEX_VERSION, LayerIndex, index_layer
 from imagefs.oci_writer import TarMember
+from tarbytes import END, header, member
 
 
 def idx(*members) -> LayerIndex:

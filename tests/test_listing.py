@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 from fixtures import D, F, H, L, build_image, layer, oci_image, write_docker_archive
-from imagefs.oci_writer import ImageSpec
-
 from imagefs.cache import LayerCache
 from imagefs.errors import DigestMismatchError, InvalidImageError
 from imagefs.listing import index_layers, list_image
+from imagefs.oci_writer import ImageSpec
 from imagefs.sources import open_image
 from imagefs.tree import Tree
 
@@ -136,7 +135,7 @@ def test_index_layers_partial_cache(image, tmp_path, workers):
 
 
 def test_docker_archive_lists_the_same(image, tmp_path):
-    ref, written = image
+    _, written = image
     for oci_inside in (False, True):
         path = tmp_path / f"a{oci_inside}.tar"
         write_docker_archive(path, written, repo_tags=["t/x:1"], oci_inside=oci_inside)
@@ -150,7 +149,7 @@ def test_follow_model_is_passed_through(image):
 
 
 def test_source_options_go_to_open_image(monkeypatch, image):
-    import imagefs.sources as sources
+    from imagefs import sources
 
     ref, _ = image
     got = {}
@@ -204,3 +203,20 @@ def test_multi_platform_index_selects_platform(tmp_path):
     write_oci_layout(tmp_path / "multi", [amd, arm], tag="m")
     tree = list_image(f"oci:{tmp_path / 'multi'}:m", platform="linux/arm64", cache=False)
     assert [e.path for e in tree.entries()] == ["/arm"] and tree.image.platform == "linux/arm64/v8"
+
+
+def test_image_without_layers_lists_empty(tmp_path):
+    ref, _ = oci_image(tmp_path / "img")
+    tree = list_image(ref, cache=False)
+    assert len(tree) == 0 and tree.image.layers == []
+
+
+def test_cached_index_over_a_smaller_entry_budget_is_read_again(image, tmp_path):
+    from imagefs.errors import BudgetExceededError
+    from imagefs.sources.base import Limits
+
+    ref, _ = image
+    cache = LayerCache(tmp_path / "c")
+    list_image(ref, cache=cache)
+    with pytest.raises(BudgetExceededError, match="entries"):
+        list_image(ref, cache=cache, limits=Limits(max_entries=4))

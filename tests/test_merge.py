@@ -6,7 +6,6 @@ import io
 
 import pytest
 from fixtures import D, F, H, L, layer
-
 from imagefs.errors import BudgetExceededError, InvalidImageError, UsageError
 from imagefs.layer_index import index_layer
 from imagefs.merge import merge

@@ -29,10 +29,9 @@ from __future__ import annotations
 import io
 
 import pytest
+from hostile import rawtar as r
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
-from hostile import rawtar as r
 from imagefs.errors import ImagefsError
 
 PATHS = ["a", "a/x", "a/y", "a/x/z", "b", "b/x", "c"]
@@ -70,7 +69,13 @@ class Model:
             cur = self.nodes.get(parent)
             if cur is None or cur["kind"] != "dir":
                 self.remove_tree(parent)
-                self.nodes[parent] = {"kind": "dir", "size": 0, "target": None, "layer": layer, "implicit": True}
+                self.nodes[parent] = {
+                    "kind": "dir",
+                    "size": 0,
+                    "target": None,
+                    "layer": layer,
+                    "implicit": True,
+                }
         old = self.nodes.get(path)
         if old is not None and not (old["kind"] == "dir" and node["kind"] == "dir"):
             self.remove_tree(path)
@@ -78,7 +83,17 @@ class Model:
 
     def implicit_dir(self, path: str, layer: int) -> None:
         if path and (path not in self.nodes or self.nodes[path]["kind"] != "dir"):
-            self.put(path, {"kind": "dir", "size": 0, "target": None, "layer": layer, "implicit": True}, layer)
+            self.put(
+                path,
+                {
+                    "kind": "dir",
+                    "size": 0,
+                    "target": None,
+                    "layer": layer,
+                    "implicit": True,
+                },
+                layer,
+            )
 
     def apply(self, layer: int, ops: list[tuple]) -> None:
         # Whiteouts, then opaque markers: they act on the lower layers only. Their directory
@@ -91,25 +106,62 @@ class Model:
                 self.clear_dir(op[1])
         for op in ops:
             if op[0] in ("whiteout", "opaque"):
-                self.implicit_dir(op[1] if op[0] == "opaque" else "/".join(op[1].split("/")[:-1]), layer)
+                self.implicit_dir(
+                    op[1] if op[0] == "opaque" else "/".join(op[1].split("/")[:-1]),
+                    layer,
+                )
         # Entries: a path that occurs twice counts once, its last occurrence, at that position.
-        last = {op[1]: i for i, op in enumerate(ops) if op[0] not in ("whiteout", "opaque")}
+        last = {
+            op[1]: i for i, op in enumerate(ops) if op[0] not in ("whiteout", "opaque")
+        }
         for i, op in enumerate(ops):
             kind = op[0]
             if kind in ("whiteout", "opaque") or last[op[1]] != i:
                 continue
             if kind == "file":
-                self.put(op[1], {"kind": "reg", "size": op[2], "target": None, "layer": layer, "implicit": False},
-                         layer)
+                self.put(
+                    op[1],
+                    {
+                        "kind": "reg",
+                        "size": op[2],
+                        "target": None,
+                        "layer": layer,
+                        "implicit": False,
+                    },
+                    layer,
+                )
             elif kind == "dir":
-                self.put(op[1], {"kind": "dir", "size": 0, "target": None, "layer": layer, "implicit": False}, layer)
+                self.put(
+                    op[1],
+                    {
+                        "kind": "dir",
+                        "size": 0,
+                        "target": None,
+                        "layer": layer,
+                        "implicit": False,
+                    },
+                    layer,
+                )
             elif kind == "symlink":
-                self.put(op[1], {"kind": "symlink", "size": 0, "target": op[2], "layer": layer, "implicit": False},
-                         layer)
+                self.put(
+                    op[1],
+                    {
+                        "kind": "symlink",
+                        "size": 0,
+                        "target": op[2],
+                        "layer": layer,
+                        "implicit": False,
+                    },
+                    layer,
+                )
             elif kind == "hardlink":
-                for parent in _parents(op[1]):  # the link's directory first, then its target
+                for parent in _parents(
+                    op[1]
+                ):  # the link's directory first, then its target
                     self.implicit_dir(parent, layer)
-                self.remove_tree(op[1])  # what the link replaces goes first (tar unlinks it)
+                self.remove_tree(
+                    op[1]
+                )  # what the link replaces goes first (tar unlinks it)
                 t = self.nodes.get(self.resolve_parents(op[2]))
                 if op[2] == op[1] or t is None or t["kind"] == "dir":
                     raise Invalid(f"hardlink {op[1]} -> {op[2]}")
@@ -151,7 +203,9 @@ op_strategy = st.one_of(
     st.tuples(st.just("whiteout"), st.sampled_from(PATHS)),
     st.tuples(st.just("opaque"), st.sampled_from(DIRS)),
 )
-stack_strategy = st.lists(st.lists(op_strategy, min_size=0, max_size=7), min_size=1, max_size=4)
+stack_strategy = st.lists(
+    st.lists(op_strategy, min_size=0, max_size=7), min_size=1, max_size=4
+)
 
 
 def layer_tar(ops: list[tuple]) -> bytes:
@@ -192,8 +246,12 @@ def engine_merge(stack: list[list[tuple]]):
 def model_view(model: Model) -> dict[str, tuple]:
     out = {}
     for path, n in model.nodes.items():
-        out["/" + path] = (n["kind"], n["size"] if n["kind"] == "reg" else 0, n["target"],
-                           None if n["implicit"] else n["layer"])
+        out["/" + path] = (
+            n["kind"],
+            n["size"] if n["kind"] == "reg" else 0,
+            n["target"],
+            None if n["implicit"] else n["layer"],
+        )
     return out
 
 
@@ -203,11 +261,18 @@ def tree_view(tree) -> dict[str, tuple]:
         kind = {"file": "reg", "hardlink": "reg"}.get(e.type, e.type)
         if e.type == "hardlink":
             target = tree.get(e.target)
-            kind = "symlink" if target is not None and target.type == "symlink" else "reg"
+            kind = (
+                "symlink" if target is not None and target.type == "symlink" else "reg"
+            )
             t = target.target if kind == "symlink" else None
         else:
             t = e.target if e.type == "symlink" else None
-        out[e.path] = (kind, e.size if kind == "reg" else 0, t, None if e.implicit else e.layer)
+        out[e.path] = (
+            kind,
+            e.size if kind == "reg" else 0,
+            t,
+            None if e.implicit else e.layer,
+        )
     return out
 
 
@@ -250,5 +315,11 @@ def engine_merge_raw(tars: list[bytes]):
     from imagefs.tree import LayerInfo
 
     limits = Limits()
-    indexes = [index_layer(io.BytesIO(t), limits=limits, where=f"layer {i}") for i, t in enumerate(tars)]
-    return merge(indexes, [LayerInfo(index=i, digest=f"sha256:{i:064x}") for i in range(len(tars))])
+    indexes = [
+        index_layer(io.BytesIO(t), limits=limits, where=f"layer {i}")
+        for i, t in enumerate(tars)
+    ]
+    return merge(
+        indexes,
+        [LayerInfo(index=i, digest=f"sha256:{i:064x}") for i in range(len(tars))],
+    )

@@ -7,12 +7,11 @@ import tarfile
 
 import pytest
 from fixtures import D, F, H, L, layer
-from tarbytes import END, base256, data, header, member, pax
-
 from imagefs.errors import BudgetExceededError, InvalidImageError
 from imagefs.oci_writer import TarMember, make_layer_tar
 from imagefs.sources.base import Limits
 from imagefs.tarstream import iter_members
+from tarbytes import END, base256, data, header, member, pax
 
 
 class Stream(io.BytesIO):
@@ -271,9 +270,17 @@ def test_junk_after_end_marker_is_drained():
     assert s.tell() == len(raw)
 
 
-def test_single_zero_block_ends_archive():
-    raw = member(b"a") + bytes(512) + member(b"ignored-after-end")
-    assert [m["path"] for m in members(raw)] == ["/a"]
+def test_single_zero_block_then_eof_ends_archive():
+    assert [m["path"] for m in members(member(b"a") + bytes(512))] == ["/a"]
+
+
+@pytest.mark.parametrize(
+    "tail", [member(b"hidden"), b"junk" + bytes(508), b"junk"], ids=["hidden-member", "junk-block", "partial-block"]
+)
+def test_single_zero_block_then_data_is_invalid(tail):
+    """Go's archive/tar refuses this (so Docker does): entries cannot hide behind one zero block."""
+    with pytest.raises(InvalidImageError):
+        members(member(b"a") + bytes(512) + tail)
 
 
 def test_no_end_marker_at_block_boundary_is_accepted():

@@ -33,9 +33,10 @@ import errno
 import logging
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import ImagefsError, InvalidImageError, UsageError
 from .names import visible
@@ -80,7 +81,9 @@ def _split(path: str) -> tuple[str, str]:
     if not bad and "/." in path:  # only then can a "." or ".." component hide in it
         bad = path.endswith(("/.", "/..")) or "/./" in path or "/../" in path
     if bad:
-        raise InvalidImageError(f"refusing to extract {visible(path)!r}: not a normalised absolute path")
+        raise InvalidImageError(
+            f"refusing to extract {visible(path)!r}: not a normalised absolute path"
+        )
     parent, _, name = path.rpartition("/")
     return parent or "/", name
 
@@ -112,7 +115,9 @@ class _Cursor:
         cur = self.path
         if path == cur:
             return self.fd
-        while cur != "/" and not (path.startswith(cur) and path[len(cur) : len(cur) + 1] == "/"):
+        while cur != "/" and not (
+            path.startswith(cur) and path[len(cur) : len(cur) + 1] == "/"
+        ):
             self._up()
             cur = self.path
         if path == cur:
@@ -166,7 +171,9 @@ def _open_dest(dest: Path) -> tuple[int, bool]:
     try:
         fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except NotADirectoryError:
-        raise UsageError(f"extract: {dest} exists and is not a directory; give a new or empty directory") from None
+        raise UsageError(
+            f"extract: {dest} exists and is not a directory; give a new or empty directory"
+        ) from None
     except OSError as err:
         raise UsageError(f"extract: cannot open {dest}: {err.strerror}") from err
     if not created and os.listdir(fd):
@@ -182,7 +189,9 @@ def _enter_for_removal(name: str, dfd: int) -> int:
     except PermissionError:
         # A directory whose final mode (e.g. 0000) was already applied: chmod it through an
         # O_PATH descriptor (the /proc magic link names that inode, not a path to resolve).
-        pfd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dfd)
+        pfd = os.open(
+            name, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dfd
+        )
         try:
             os.chmod(f"/proc/self/fd/{pfd}", 0o700)
         finally:
@@ -245,7 +254,12 @@ class _Extractor:
                 try:
                     os.setxattr(fd, key, value)
                 except OSError as err:
-                    if err.errno not in (errno.ENOTSUP, errno.EPERM, errno.EINVAL, errno.EOPNOTSUPP):
+                    if err.errno not in (
+                        errno.ENOTSUP,
+                        errno.EPERM,
+                        errno.EINVAL,
+                        errno.EOPNOTSUPP,
+                    ):
                         raise
                     self.result.skipped_xattrs += 1
         os.fchmod(fd, self._mode(e))
@@ -267,8 +281,13 @@ class _Extractor:
         except FileNotFoundError:
             pass
 
-    def write_file(self, e: Entry, reader: Callable[[bytearray], int] | None, copy_from: Entry | None,
-                   xattrs: dict[str, bytes] | None) -> None:
+    def write_file(
+        self,
+        e: Entry,
+        reader: Callable[[bytearray], int] | None,
+        copy_from: Entry | None,
+        xattrs: dict[str, bytes] | None,
+    ) -> None:
         parent, name = _split(e.path)
         dfd = self.cur.goto(parent)
         self._replace(name, dfd)
@@ -293,7 +312,11 @@ class _Extractor:
 
     def _copy_into(self, fd: int, src: Entry) -> None:
         parent, name = _split(src.path)
-        sfd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.cur2.goto(parent))
+        sfd = os.open(
+            name,
+            os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+            dir_fd=self.cur2.goto(parent),
+        )
         try:
             while True:
                 chunk = os.read(sfd, _COPY_CHUNK)
@@ -311,7 +334,12 @@ class _Extractor:
         os.symlink(target, name, dir_fd=dfd)
         if self.opts.owners:
             os.chown(name, e.uid, e.gid, dir_fd=dfd, follow_symlinks=False)
-        os.utime(name, ns=(e.mtime * 10**9, e.mtime * 10**9), dir_fd=dfd, follow_symlinks=False)
+        os.utime(
+            name,
+            ns=(e.mtime * 10**9, e.mtime * 10**9),
+            dir_fd=dfd,
+            follow_symlinks=False,
+        )
         self.result.symlinks += 1
 
     def link_hardlinks(self, where: Callable[[Entry], str]) -> None:
@@ -341,14 +369,20 @@ class _Extractor:
                 sfd = self.cur2.goto(sparent)
                 dfd = self.cur.goto(dparent)
                 self._replace(dname, dfd)
-                os.link(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
+                os.link(
+                    sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False
+                )
             except OSError as err:
-                raise _with_context(err, f"{where(e)}: hardlink {visible(e.path)} -> {visible(t.path)}") from err
+                raise _with_context(
+                    err, f"{where(e)}: hardlink {visible(e.path)} -> {visible(t.path)}"
+                ) from err
             self.result.hardlinks += 1
 
     def finish_dirs(self, where: Callable[[Entry], str]) -> None:
         dirs = [e for _, e in self.tree.walk() if e.type == DIR]
-        for e in reversed(dirs):  # reversed pre-order: every directory after its contents
+        for e in reversed(
+            dirs
+        ):  # reversed pre-order: every directory after its contents
             parent, name = _split(e.path)
             try:
                 fd = os.open(name, _DIR_FLAGS, dir_fd=self.cur.goto(parent))
@@ -357,7 +391,9 @@ class _Extractor:
                 finally:
                     os.close(fd)
             except OSError as err:
-                raise _with_context(err, f"{where(e)}: directory {visible(e.path)}") from err
+                raise _with_context(
+                    err, f"{where(e)}: directory {visible(e.path)}"
+                ) from err
 
     def close(self) -> None:
         self.cur.close()
@@ -383,12 +419,20 @@ def _with_context(err: BaseException, message: str) -> ImagefsError:
     return ImagefsError(f"{message}: {err}")
 
 
-def merged_tree(image: Any, *, cache: bool = True, limits: Any = None, symlinks: str = "overlay",
-                progress: Any = None) -> Tree:
+def merged_tree(
+    image: Any,
+    *,
+    cache: bool = True,
+    limits: Any = None,
+    symlinks: str = "overlay",
+    progress: Any = None,
+) -> Tree:
     """The merged tree of an open image: exactly what ``imagefs list`` shows."""
     from .listing import list_image
 
-    return list_image(image, cache=cache, limits=limits, symlinks=symlinks, progress=progress)
+    return list_image(
+        image, cache=cache, limits=limits, symlinks=symlinks, progress=progress
+    )
 
 
 def extract_image(
@@ -413,17 +457,29 @@ def extract_image(
 
     limits = limits or Limits()
     is_root = os.geteuid() == 0
-    for asked, what in ((preserve_special_bits, "setuid/setgid/sticky bits"), (preserve_owners, "ownership"),
-                        (preserve_xattrs, "xattrs")):
+    for asked, what in (
+        (preserve_special_bits, "setuid/setgid/sticky bits"),
+        (preserve_owners, "ownership"),
+        (preserve_xattrs, "xattrs"),
+    ):
         if asked and not is_root:
             log.warning("not running as root: %s are not preserved", what)
-    opts = _Options(special_bits=preserve_special_bits and is_root, owners=preserve_owners and is_root,
-                    xattrs=preserve_xattrs and is_root)
+    opts = _Options(
+        special_bits=preserve_special_bits and is_root,
+        owners=preserve_owners and is_root,
+        xattrs=preserve_xattrs and is_root,
+    )
 
     own_image = not isinstance(image, Image)
-    img = open_image(image, platform, limits=limits, **source_options) if own_image else image
+    img = (
+        open_image(image, platform, limits=limits, **source_options)
+        if own_image
+        else image
+    )
     try:
-        tree = merged_tree(img, cache=cache, limits=limits, symlinks=symlinks, progress=progress)
+        tree = merged_tree(
+            img, cache=cache, limits=limits, symlinks=symlinks, progress=progress
+        )
         layers = img.layers()
         dest_path = Path(dest)
         dest_fd, created = _open_dest(dest_path)
@@ -440,12 +496,18 @@ def extract_image(
                 if created:
                     os.rmdir(dest_path)
             except OSError as cleanup_err:  # pragma: no cover - reported, not hidden
-                log.error("could not remove the partial extraction in %s: %s", dest_path, cleanup_err)
+                log.error(
+                    "could not remove the partial extraction in %s: %s",
+                    dest_path,
+                    cleanup_err,
+                )
             if isinstance(err, (KeyboardInterrupt, SystemExit)):
                 raise
             if not isinstance(err, (ImagefsError, OSError)):
                 raise
-            raise _with_context(err, f"extracting {img.reference} into {dest_path} (removed again)") from err
+            raise _with_context(
+                err, f"extracting {img.reference} into {dest_path} (removed again)"
+            ) from err
         finally:
             ex.close()
             os.close(dest_fd)
@@ -454,16 +516,28 @@ def extract_image(
             img.close()
     if result.skipped_special:
         shown = ", ".join(visible(p) for p in result.skipped_special[:5])
-        more = f" and {len(result.skipped_special) - 5} more" if len(result.skipped_special) > 5 else ""
+        more = (
+            f" and {len(result.skipped_special) - 5} more"
+            if len(result.skipped_special) > 5
+            else ""
+        )
         log.warning(
             "skipped %d device nodes and FIFOs (never created by extract): %s%s",
-            len(result.skipped_special), shown, more,
+            len(result.skipped_special),
+            shown,
+            more,
         )
     if result.skipped_empty_links:
-        log.warning("skipped %d symlinks with an empty target (Linux cannot create them): %s",
-                    len(result.skipped_empty_links), ", ".join(visible(p) for p in result.skipped_empty_links[:5]))
+        log.warning(
+            "skipped %d symlinks with an empty target (Linux cannot create them): %s",
+            len(result.skipped_empty_links),
+            ", ".join(visible(p) for p in result.skipped_empty_links[:5]),
+        )
     if result.skipped_xattrs:
-        log.warning("did not apply %d xattrs (trusted.* or not supported here)", result.skipped_xattrs)
+        log.warning(
+            "did not apply %d xattrs (trusted.* or not supported here)",
+            result.skipped_xattrs,
+        )
     return result
 
 
@@ -473,9 +547,20 @@ def _origin(e: Entry) -> tuple[int, str]:
     return (origin[0], origin[1]) if origin is not None else (e.layer, e.path)
 
 
-def _run(ex: _Extractor, tree: Tree, layers: list[Any], iter_members: Any, limits: Any, progress: Any) -> None:
+def _run(
+    ex: _Extractor,
+    tree: Tree,
+    layers: list[Any],
+    iter_members: Any,
+    limits: Any,
+    progress: Any,
+) -> None:
     def where(e: Entry) -> str:
-        return layers[e.layer].describe() if 0 <= e.layer < len(layers) else f"layer {e.layer}"
+        return (
+            layers[e.layer].describe()
+            if 0 <= e.layer < len(layers)
+            else f"layer {e.layer}"
+        )
 
     ex.make_dirs()
     # Which member of which layer holds each file's bytes. Usually the entry's own path in
@@ -515,12 +600,21 @@ def _run(ex: _Extractor, tree: Tree, layers: list[Any], iter_members: Any, limit
                         if d is not None:
                             ex.dir_meta[d.path] = dict(m.xattrs)
                 path = "(end of layer)"
-                while stream.read(1 << 20):  # to EOF, so the blob and diff_id digests are checked
+                while stream.read(
+                    1 << 20
+                ):  # to EOF, so the blob and diff_id digests are checked
                     pass
         except BaseException as err:
             if isinstance(err, (ImagefsError, OSError)):
-                named = isinstance(err, ImagefsError) and str(err).startswith(desc)  # the reader named the layer
-                raise _with_context(err, f"entry {visible(path)}" if named else f"{desc}: entry {visible(path)}") from err
+                named = isinstance(err, ImagefsError) and str(err).startswith(
+                    desc
+                )  # the reader named the layer
+                raise _with_context(
+                    err,
+                    f"entry {visible(path)}"
+                    if named
+                    else f"{desc}: entry {visible(path)}",
+                ) from err
             raise
     # Every file of the listing must have met its bytes: an entry whose member was not
     # found means the listing and the layers disagree (a changed blob, a tampered cache).
@@ -536,7 +630,9 @@ def _run(ex: _Extractor, tree: Tree, layers: list[Any], iter_members: Any, limit
         if e.type != SYMLINK:
             continue
         if not e.target:
-            ex.result.skipped_empty_links.append(e.path)  # Linux cannot create an empty symlink
+            ex.result.skipped_empty_links.append(
+                e.path
+            )  # Linux cannot create an empty symlink
             continue
         try:
             ex.write_symlink(e, e.target)

@@ -38,13 +38,15 @@ The index round-trips through :meth:`LayerIndex.to_json` / :meth:`LayerIndex.fro
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from .errors import InvalidImageError
-CHUNK = 1 << 20  # read size of the byte-counting wrapper (tarstream reads this much)
 from .tree import DIR, ENTRY_TYPES, FILE, HARDLINK, SYMLINK, Entry
+
+CHUNK = 1 << 20  # read size of the byte-counting wrapper (tarstream reads this much)
 
 INDEX_VERSION = 1
 _TYPES = frozenset(ENTRY_TYPES)
@@ -116,13 +118,13 @@ class LayerIndex:
         }
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> "LayerIndex":
+    def from_json(cls, doc: dict[str, Any]) -> LayerIndex:
         """Rebuild an index; raises ``ValueError`` on any other version or a bad shape."""
         if not isinstance(doc, dict) or doc.get("version") != INDEX_VERSION:
             raise ValueError(f"layer index version {doc.get('version') if isinstance(doc, dict) else None!r}")
         rows = doc["entries"]
         if not isinstance(rows, list):
-            raise ValueError("entries is not a list")
+            raise ValueError("entries is not a list")  # noqa: TRY004 - every bad shape is a ValueError
         for row in rows:
             n = len(row)
             if n != 7:
@@ -131,10 +133,18 @@ class LayerIndex:
                 row[8] = tuple(row[8])
             if not isinstance(row[0], str) or row[1] not in _TYPES:
                 raise ValueError("entry row without a path or with an unknown type")
+            p = row[0]
+            if p[:1] != "/" or p == "/" or p[-1] == "/" or "//" in p or ("/." in p and _dot_component(p)):
+                raise ValueError(f"entry path {p!r} is not normalised")
         whiteouts, opaque, moved = doc["whiteouts"], doc["opaque"], doc.get("moved") or {}
         if not isinstance(whiteouts, list) or not isinstance(opaque, list) or not isinstance(moved, dict):
-            raise ValueError("whiteouts, opaque or moved has the wrong type")
+            raise ValueError("whiteouts, opaque or moved has the wrong type")  # noqa: TRY004
         return cls(rows, whiteouts, opaque, moved, int(doc["members"]), int(doc["size"]))
+
+
+def _dot_component(p: str) -> bool:
+    """Whether absolute path ``p`` has a ``.`` or ``..`` component (a tampered cache)."""
+    return p.endswith(("/.", "/..")) or "/./" in p or "/../" in p
 
 
 class _Counting:

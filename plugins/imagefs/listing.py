@@ -18,10 +18,16 @@ the number of compressed bytes consumed since its last call (``Layer.open(progre
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .cache import LayerCache
-from .errors import BudgetExceededError, DigestMismatchError, ImagefsError, InvalidImageError
+from .errors import (
+    BudgetExceededError,
+    DigestMismatchError,
+    ImagefsError,
+    InvalidImageError,
+)
 from .layer_index import LayerIndex, index_layer
 from .merge import merge
 from .tree import ImageInfo, LayerInfo, Tree

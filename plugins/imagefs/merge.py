@@ -65,7 +65,7 @@ this layer and that a *later* layer deleted or replaced with no hardlink keeping
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .errors import BudgetExceededError, InvalidImageError, UsageError
 from .layer_index import LayerIndex, Row, paused_gc, row_entry

@@ -23,9 +23,11 @@ Formats understood (what real layer tars use, plus what hostile ones try):
 Everything else is an :class:`~imagefs.errors.InvalidImageError` naming ``where`` (the
 layer) and the entry: negative or absurd sizes, special headers over 1 MiB, a truncated
 archive, an unknown entry type (Docker's applier refuses those too), ``..`` components.
-The first all-zero block ends the archive (as GNU tar and Python's ``tarfile`` do); the
-rest of the stream is then drained to EOF so the caller's digest check runs. An archive
-that ends at a block boundary without an end marker is accepted (like Go's reader).
+Two zero blocks end the archive; the rest of the stream (junk, record padding) is then
+drained to EOF so the caller's digest check runs. As in Go's reader (what Docker,
+containerd and umoci use), one zero block then EOF also ends it, one zero block followed by
+data is an error, and an archive that ends at a block boundary without any end marker is
+accepted.
 
 Paths are normalised to absolute form: ``./`` and leading ``/`` stripped, ``//`` and
 ``/./`` collapsed, trailing ``/`` dropped; the root itself is ``/``. A backslash is an
@@ -38,7 +40,8 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO
 from urllib.parse import unquote_to_bytes
 
 from .errors import BudgetExceededError, InvalidImageError
@@ -81,21 +84,21 @@ class Member:
     """
 
     __slots__ = (
-        "path",
-        "name",
-        "rawtype",
-        "type",
-        "mode",
-        "uid",
-        "gid",
-        "size",
-        "mtime",
-        "linkname",
-        "xattrs",
+        "_reader",
         "devmajor",
         "devminor",
+        "gid",
+        "linkname",
+        "mode",
+        "mtime",
+        "name",
+        "path",
+        "rawtype",
+        "size",
         "sparse",
-        "_reader",
+        "type",
+        "uid",
+        "xattrs",
     )
 
     def __init__(self, path, name, rawtype, type_, mode, uid, gid, size, mtime, linkname, xattrs, devmajor, devminor, sparse, reader):
@@ -118,7 +121,7 @@ class Member:
     def __repr__(self) -> str:
         return f"Member({self.path!r}, {self.type}, size={self.size})"
 
-    def _check(self) -> "_Reader":
+    def _check(self) -> _Reader:
         r = self._reader
         if r.owner is not self:
             raise ValueError(f"data of tar member {self.path!r} is no longer available (the reader moved on)")
@@ -131,7 +134,7 @@ class Member:
             return self._sparse_read(r, n)
         return self._raw(r, n)
 
-    def _raw(self, r: "_Reader", n: int) -> bytes:
+    def _raw(self, r: _Reader, n: int) -> bytes:
         """Up to ``n`` of the stored data bytes (exactly ``n`` while there are that many)."""
         rem = r.remaining
         if n < 0 or n > rem:
@@ -190,7 +193,7 @@ class Member:
         return True
 
     # -- GNU sparse files ---------------------------------------------------------------
-    def _sparse_read(self, r: "_Reader", n: int) -> bytes:
+    def _sparse_read(self, r: _Reader, n: int) -> bytes:
         sp = self.sparse
         if sp.segs is None:
             sp.segs = self._sparse_map_from_data(r)
@@ -220,7 +223,7 @@ class Member:
             n -= k
         return b"".join(out)
 
-    def _sparse_map_from_data(self, r: "_Reader") -> list[tuple[int, int]]:
+    def _sparse_map_from_data(self, r: _Reader) -> list[tuple[int, int]]:
         """PAX sparse 1.0: decimal lines (count, then offset/size pairs) padded to a block."""
         text = b""
         nums: list[int] = []
@@ -244,7 +247,7 @@ class Member:
 class _Sparse:
     """A GNU sparse member's map (data segments) and read position."""
 
-    __slots__ = ("segs", "idx", "pos", "checked")
+    __slots__ = ("checked", "idx", "pos", "segs")
 
     def __init__(self, segs: list[tuple[int, int]] | None):
         self.segs = segs  # None: the map is at the start of the data (PAX 1.0)
@@ -272,7 +275,7 @@ def _sparse_pairs(nums: list[int]) -> list[tuple[int, int]]:
 class _Reader:
     """The buffer shared by the header loop and the current member's ``read``."""
 
-    __slots__ = ("stream", "buf", "pos", "where", "remaining", "pad", "owner")
+    __slots__ = ("buf", "owner", "pad", "pos", "remaining", "stream", "where")
 
     def __init__(self, stream: IO[bytes], where: str):
         self.stream = stream
@@ -510,15 +513,23 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
         end = pos + BLOCKSIZE
         r.pos = end
         if buf[pos] == 0 and buf[pos:end] == _ZERO:
+            # The end marker is two zero blocks. As in Go's archive/tar (so Docker,
+            # containerd, umoci), one zero block then EOF is a complete archive, but one
+            # zero block followed by anything else is an error: entries hidden behind a
+            # lone zero block must not be skipped silently.
+            if r.fill(BLOCKSIZE):
+                if r.buf[r.pos : r.pos + BLOCKSIZE] != _ZERO:
+                    raise _bad(where, f"a single zero block after {last} is followed by more data; the tar archive is corrupt")
+            elif len(r.buf) - r.pos:
+                raise r.truncated(f"the end marker after {last}")
             extra = r.drain()
             if extra:
                 log.debug("%s: %d bytes after the tar end marker, ignored", where, extra)
             return
         magic = buf[pos + 257 : pos + 263]
         posix = magic == b"ustar\x00"
-        if not posix and magic != b"ustar ":
-            if not _checksum_ok(buf[pos:end]):
-                raise _bad(where, f"invalid tar header after {last} (bad checksum); the layer is not a tar archive or is corrupt")
+        if not posix and magic != b"ustar " and not _checksum_ok(buf[pos:end]):
+            raise _bad(where, f"invalid tar header after {last} (bad checksum); the layer is not a tar archive or is corrupt")
         tf = buf[pos + 156]
         # mode, uid, gid, size, mtime: five NUL-terminated octal fields in a row (the
         # common case, parsed in one split); anything else goes the careful way.

@@ -16,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from imagefs import media
 from imagefs.oci_writer import (
     ImageSpec,
     WrittenImage,
@@ -28,7 +30,6 @@ from imagefs.oci_writer import (
     sha256,
     write_oci_layout,
 )
-from imagefs import media
 from imagefs.platform import Platform
 
 
@@ -55,7 +56,7 @@ class Ctx:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def make(cls, tmp: Path, fast: Path | None = None) -> "Ctx":
+    def make(cls, tmp: Path, fast: Path | None = None) -> Ctx:
         """``fast``: where ``root`` goes (a tmpfs directory: extraction tests create and
         remove thousands of directories, which a busy disk makes slow)."""
         root = (fast or tmp) / "root"
@@ -107,7 +108,11 @@ class Ctx:
         manifest: dict[str, Any] = {
             "schemaVersion": 2,
             "mediaType": media.OCI_MANIFEST,
-            "config": {"mediaType": media.OCI_CONFIG, "digest": sha256(cfg), "size": len(cfg)},
+            "config": {
+                "mediaType": media.OCI_CONFIG,
+                "digest": sha256(cfg),
+                "size": len(cfg),
+            },
             "layers": descs,
         }
         if mutate_manifest:
@@ -129,7 +134,9 @@ class _FdWalk:
         self.stack: list[list] = [[None, os.open(top, os.O_RDONLY | os.O_DIRECTORY)]]
 
     def down(self, name: bytes) -> int:
-        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=self.stack[-1][1])
+        fd = os.open(
+            name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=self.stack[-1][1]
+        )
         self.stack.append([name, fd])
         old = len(self.stack) - 1 - self.KEEP
         if old >= 0 and self.stack[old][1] is not None:
@@ -140,7 +147,9 @@ class _FdWalk:
     def up(self) -> None:
         _, fd = self.stack.pop()
         if self.stack[-1][1] is None:
-            self.stack[-1][1] = os.open("..", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            self.stack[-1][1] = os.open(
+                "..", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd
+            )
         os.close(fd)
 
     def close(self) -> None:
@@ -158,7 +167,9 @@ def snapshot(top: Path, *, skip: tuple[str, ...] = ()) -> dict[bytes, tuple]:
     skip_b = {os.fsencode(s) for s in skip}
     walk = _FdWalk(top)
     # Frames: (relative path of the directory, names still to visit).
-    frames: list[tuple[bytes, list[bytes]]] = [(b"", sorted(map(os.fsencode, os.listdir(walk.stack[-1][1]))))]
+    frames: list[tuple[bytes, list[bytes]]] = [
+        (b"", sorted(map(os.fsencode, os.listdir(walk.stack[-1][1]))))
+    ]
     frames[0][1].reverse()
     try:
         while frames:
@@ -191,8 +202,15 @@ def snapshot(top: Path, *, skip: tuple[str, ...] = ()) -> dict[bytes, tuple]:
                         h.update(chunk)
                 finally:
                     os.close(f)
-                out[r] = ("file", stat.S_IMODE(st.st_mode), st.st_nlink, h.hexdigest(), st.st_size, st.st_ino,
-                          int(st.st_mtime))
+                out[r] = (
+                    "file",
+                    stat.S_IMODE(st.st_mode),
+                    st.st_nlink,
+                    h.hexdigest(),
+                    st.st_size,
+                    st.st_ino,
+                    int(st.st_mtime),
+                )
             else:
                 out[r] = ("other", st.st_mode)
     finally:

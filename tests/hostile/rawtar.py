@@ -18,12 +18,20 @@ import gzip
 import io
 import struct
 import zlib
-from typing import Iterable
+from collections.abc import Iterable
 
 BLOCK = 512
 END = b"\0" * (2 * BLOCK)
 
-REG, HARDLINK, SYMLINK, CHAR, BLOCKDEV, DIR, FIFO = b"0", b"1", b"2", b"3", b"4", b"5", b"6"
+REG, HARDLINK, SYMLINK, CHAR, BLOCKDEV, DIR, FIFO = (
+    b"0",
+    b"1",
+    b"2",
+    b"3",
+    b"4",
+    b"5",
+    b"6",
+)
 PAX, PAX_GLOBAL, GNU_LONGNAME, GNU_LONGLINK, GNU_SPARSE = b"x", b"g", b"L", b"K", b"S"
 
 USTAR = b"ustar\x0000"
@@ -41,7 +49,11 @@ def octal(n: int, width: int) -> bytes:
 
 def base256(n: int, width: int) -> bytes:
     """The GNU base-256 (binary) number form: high bit set, two's complement big endian."""
-    raw = (n % (1 << (8 * width - 1))).to_bytes(width, "big") if n >= 0 else (n % (1 << (8 * width))).to_bytes(width, "big")
+    raw = (
+        (n % (1 << (8 * width - 1))).to_bytes(width, "big")
+        if n >= 0
+        else (n % (1 << (8 * width))).to_bytes(width, "big")
+    )
     return bytes([raw[0] | 0x80]) + raw[1:]
 
 
@@ -116,7 +128,7 @@ def file(name: str | bytes, data: bytes = b"", **kw) -> bytes:
     return member(name, data, type=REG, **kw)
 
 
-def dir(name: str | bytes, **kw) -> bytes:  # noqa: A001 - mirrors the tar type
+def dir(name: str | bytes, **kw) -> bytes:
     kw.setdefault("mode", 0o755)
     return member(name, type=DIR, **kw)
 
@@ -146,7 +158,12 @@ def pax_records(records: dict[str, str | bytes]) -> bytes:
     return b"".join(out)
 
 
-def pax(records: dict[str, str | bytes], *, global_: bool = False, name: str = "./PaxHeaders/x") -> bytes:
+def pax(
+    records: dict[str, str | bytes],
+    *,
+    global_: bool = False,
+    name: str = "./PaxHeaders/x",
+) -> bytes:
     """A PAX extended header (``x``) or global header (``g``) applying to what follows."""
     return member(name, pax_records(records), type=PAX_GLOBAL if global_ else PAX)
 
@@ -172,7 +189,9 @@ def gnu_sparse(name: str, chunks: list[tuple[int, bytes]], realsize: int) -> byt
         extra[386 + 24 * i + 12] = octal(len(data), 12)
     extra[483] = octal(realsize, 12)  # realsize (isextended at 482 stays 0)
     payload = b"".join(d for _, d in chunks)
-    return header(name, type=GNU_SPARSE, size=len(payload), magic=GNU_MAGIC, extra=extra) + pad(payload)
+    return header(
+        name, type=GNU_SPARSE, size=len(payload), magic=GNU_MAGIC, extra=extra
+    ) + pad(payload)
 
 
 def tar(*parts: bytes, end: bool = True) -> bytes:
@@ -210,7 +229,9 @@ def deep_path(depth: int, component: str = "a") -> str:
 
 def gzip_bytes(data: bytes, *, level: int = 6) -> bytes:
     out = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=level) as gz:
+    with gzip.GzipFile(
+        filename="", mode="wb", fileobj=out, mtime=0, compresslevel=level
+    ) as gz:
         gz.write(data)
     return out.getvalue()
 

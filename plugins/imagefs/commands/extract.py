@@ -9,7 +9,10 @@ from . import _common
 
 # Budgets beyond the two every command has (--max-inflated-bytes, --max-entries).
 _MORE_BUDGETS = (
-    ("max_inflate_ratio", "stop when a layer inflates more than N times its compressed size (gzip bombs)"),
+    (
+        "max_inflate_ratio",
+        "stop when a layer inflates more than N times its compressed size (gzip bombs)",
+    ),
     ("max_path_length", "refuse paths longer than N bytes"),
     ("max_path_depth", "refuse paths deeper than N components"),
 )
@@ -25,21 +28,48 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "device nodes and FIFOs are skipped; on failure DIR is left as it was."
         ),
     )
-    p.add_argument("image", metavar="IMAGE", help="oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, docker://REF")
-    p.add_argument("dest", metavar="DIR", help="the directory to create (or an empty one)")
+    p.add_argument(
+        "image",
+        metavar="IMAGE",
+        help="oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, docker://REF",
+    )
+    p.add_argument(
+        "dest", metavar="DIR", help="the directory to create (or an empty one)"
+    )
     _common.add_image_options(p)
     b = p.add_argument_group("more budgets ('none' disables one)")
     for name, help_text in _MORE_BUDGETS:
-        b.add_argument("--" + name.replace("_", "-"), dest=name, metavar="N", type=_common.parse_count,
-                       default=argparse.SUPPRESS, help=help_text)
-    b.add_argument("--max-symlink-hops", metavar="N", type=_common.positive_int, default=argparse.SUPPRESS,
-                   help="symlinks followed while resolving one path (default 40)")
+        b.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            metavar="N",
+            type=_common.parse_count,
+            default=argparse.SUPPRESS,
+            help=help_text,
+        )
+    b.add_argument(
+        "--max-symlink-hops",
+        metavar="N",
+        type=_common.positive_int,
+        default=argparse.SUPPRESS,
+        help="symlinks followed while resolving one path (default 40)",
+    )
     x = p.add_argument_group("what to keep (root only)")
-    x.add_argument("--preserve-special-bits", action="store_true",
-                   help="keep setuid, setgid and sticky bits (only when running as root)")
-    x.add_argument("--preserve-owners", action="store_true", help="apply uid/gid from the image (only as root)")
-    x.add_argument("--preserve-xattrs", action="store_true",
-                   help="apply xattrs such as security.capability (only as root; trusted.* never)")
+    x.add_argument(
+        "--preserve-special-bits",
+        action="store_true",
+        help="keep setuid, setgid and sticky bits (only when running as root)",
+    )
+    x.add_argument(
+        "--preserve-owners",
+        action="store_true",
+        help="apply uid/gid from the image (only as root)",
+    )
+    x.add_argument(
+        "--preserve-xattrs",
+        action="store_true",
+        help="apply xattrs such as security.capability (only as root; trusted.* never)",
+    )
     p.set_defaults(run=run)
     return p
 
@@ -60,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
     lim = limits(args)
     progress = progress_for(sys.stderr, quiet=args.quiet)
     try:
-        with open_image(args.image, args.platform, limits=lim, **_common.source_options(args)) as image:
+        with open_image(
+            args.image, args.platform, limits=lim, **_common.source_options(args)
+        ) as image:
             result = extract_image(
                 image,
                 args.dest,
