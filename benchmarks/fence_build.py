@@ -44,6 +44,7 @@ markdown_extensions:
 """
 PLUGIN_YAML = """\
 plugins:
+  - search  # as in the fence-only site (MkDocs' default) and the real site
   - imagefs:
       max_age_days: 0
 markdown_extensions:
