@@ -133,7 +133,11 @@ class ImagefsPlugin(BasePlugin[ImagefsConfig]):
         if not self.config.enabled:
             return files
         for name in ("imagefs.css", "imagefs.js"):
-            files.append(File.generated(config, f"{ASSET_DIR}/{name}", abs_src_path=str(ASSETS / name)))
+            uri = f"{ASSET_DIR}/{name}"
+            # A site that also builds without the plugin (Zensical) keeps the assets in its
+            # docs (e.g. symlinks to the package's); the plugin then has nothing to add.
+            if files.get_file_from_path(uri) is None:
+                files.append(File.generated(config, uri, abs_src_path=str(ASSETS / name)))
         listings = self._listings_path()
         for f in list(files):
             if Path(f.abs_src_path or "") == listings:

@@ -1,0 +1,1 @@
+../../../plugins/imagefs/assets/imagefs.js
