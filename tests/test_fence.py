@@ -15,7 +15,7 @@ from imagefs import fence, snapshot
 from imagefs.errors import ImagefsError
 
 GOLDEN = Path(__file__).parent / "golden" / "html"
-UPDATE = bool(os.environ.get("UPDATE_GOLDEN"))
+UPDATE = bool(os.environ.get("IMAGEFS_UPDATE_GOLDEN"))
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ def test_golden_html(snaps, view):
     if UPDATE:
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(html)
-    assert html == golden.read_text(), f"rerun with UPDATE_GOLDEN=1 and review the diff of {golden}"
+    assert html == golden.read_text(), f"rerun with IMAGEFS_UPDATE_GOLDEN=1 and review the diff of {golden}"
 
 
 # -- hostile names ------------------------------------------------------------------------

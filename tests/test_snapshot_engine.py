@@ -71,7 +71,7 @@ def test_engine_snapshot_views_golden_and_safe(engine_snaps, view):
     else:
         if UPDATE:
             golden.write_text(html)
-        assert html == golden.read_text(), f"rerun with UPDATE_GOLDEN=1 and review the diff of {golden}"
+        assert html == golden.read_text(), f"rerun with IMAGEFS_UPDATE_GOLDEN=1 and review the diff of {golden}"
 
     class Tags(HTMLParser):
         tags, attrs = set(), set()

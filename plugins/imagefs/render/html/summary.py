@@ -1,8 +1,8 @@
-"""The ``summary`` view: a card with reference, digest, platform, layers, files, size and date."""
+"""The ``summary`` view: a card with reference, digest, platform, layers, paths by kind, file bytes and date."""
 
 from __future__ import annotations
 
-from ...tree import DIR
+from ...tree import DIR, FILE, HARDLINK, SYMLINK
 from .markup import esc, human_size
 
 
@@ -13,14 +13,17 @@ def render(snapshot, *, title: str | None = None, page_url: str | None = None,
     stats = tree.stats()
     digest = snapshot.manifest_digest or ""
     short = digest.split(":", 1)[-1][:12] if digest else "—"
-    files = stats["entries"] - stats[DIR]
+    others = stats["entries"] - stats[DIR] - stats[FILE] - stats[SYMLINK] - stats[HARDLINK]
+    kinds = [(stats[FILE] + stats[HARDLINK], "file", "files"), (stats[DIR], "directory", "directories"),
+             (stats[SYMLINK], "symlink", "symlinks"), (others, "other", "other")]
+    detail = ", ".join(f"{n:,} {one if n == 1 else many}" for n, one, many in kinds if n)
     rows = [
         ("Reference", f"<code>{esc(snapshot.reference)}</code>"),
         ("Digest", f'<code title="{esc(digest)}">{esc(short)}</code>' if digest else "—"),
         ("Platform", esc(snapshot.platform or (image.platform if image else "") or "—")),
         ("Layers", str(len(image.layers) if image else 0)),
-        ("Files", f"{files:,} <small>and {stats[DIR]:,} directories</small>"),
-        ("Total size", f'<span title="{stats["total_size"]} bytes">{human_size(stats["total_size"])}</span>'),
+        ("Paths", f"{stats['entries']:,} <small>{detail}</small>" if detail else "0"),
+        ("File bytes", f'<span title="{stats["total_size"]:,} bytes">{human_size(stats["total_size"])}</span>'),
         ("Generated", esc(snapshot.generated_at or "—")),
     ]
     heading = esc(title) if title else f"<code>{esc(snapshot.name)}</code>"
