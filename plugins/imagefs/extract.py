@@ -160,14 +160,19 @@ def _open_dest(dest: Path) -> tuple[int, bool]:
     """Open ``dest`` (creating it if missing); refuse a non-empty or non-directory one."""
     created = False
     try:
-        os.mkdir(dest, 0o700)
-        created = True
-    except FileExistsError:
-        pass
-    except FileNotFoundError:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.mkdir(dest, 0o700)
-        created = True
+        try:
+            os.mkdir(dest, 0o700)
+            created = True
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.mkdir(dest, 0o700)
+            created = True
+    except OSError as err:
+        raise UsageError(
+            f"extract: cannot create {dest}: {err.strerror}; give a directory you can write to"
+        ) from err
     try:
         fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except NotADirectoryError:

@@ -115,7 +115,14 @@ def write_snapshot(directory: str | os.PathLike[str], name: str, tree: Tree, *, 
     replaced when its bytes change.
     """
     path = snapshot_path(directory, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        why = "a file is in the way" if isinstance(err, (FileExistsError, NotADirectoryError)) else err.strerror
+        raise ImagefsError(
+            f"snapshot directory {path.parent}: cannot create it ({why}); "
+            "give a directory you can write to with --dir"
+        ) from err
     old = _read_doc(path) if path.exists() else None
     doc = build_document(name, tree, reference=reference, platform=platform, generated_at=_now())
     if old and old.get("generated_at"):
