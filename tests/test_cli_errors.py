@@ -101,6 +101,10 @@ CASES = [
     ("truncated-layer-blob", "list --no-cache oci:{t}/trunc", 1, ["layer 0", "oci:{t}/trunc", "blob ended"]),
     ("empty-file-as-docker-archive", "list docker-archive:{t}/empty.tar", 1, ["docker-archive:{t}/empty.tar", "empty file"]),
     ("index-json-is-not-an-index", "list oci:{t}/notindex", 1, ["oci:{t}/notindex", "index.json", "manifests"]),
+    ("inflated-bytes-budget-too-small", "list --no-cache --max-inflated-bytes 10 oci:{t}/img", 1,
+     ["layer 0", "oci:{t}/img", "raise it with --max-inflated-bytes"]),
+    ("entry-budget-too-small", "list --no-cache --max-entries 1 oci:{t}/img", 1,
+     ["oci:{t}/img", "entry budget", "raise it with --max-entries"]),
     ("docker-archive-wrong-repo-tag", "list docker-archive:{t}/img.tar:foo/bar:2", 1, ["foo/bar:2", "holds: foo/bar:1"]),
 ]
 
@@ -145,3 +149,12 @@ def test_valid_names_still_parse(ref):
 def test_matching_platform_on_single_platform_image_still_lists(world, capsys):
     assert cli.main(["list", "--platform", "linux/amd64", f"oci:{world}/img:latest"]) == 0
     assert "hosts" in capsys.readouterr().out
+
+
+def test_cache_dir_that_is_a_file_warns_once_and_lists(world, capsys, caplog, monkeypatch):
+    monkeypatch.setenv("IMAGEFS_CACHE_DIR", str(world / "afile"))
+    assert cli.main(["list", f"oci:{world}/img:latest"]) == 0
+    assert "hosts" in capsys.readouterr().out
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings
+    assert "IMAGEFS_CACHE_DIR" in warnings[0] and "--no-cache" in warnings[0]

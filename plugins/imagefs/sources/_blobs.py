@@ -258,7 +258,7 @@ class LayerStream(io.RawIOBase):
             return
         if lim.max_inflated_bytes is not None and self._inflated > lim.max_inflated_bytes:
             raise BudgetExceededError(
-                f"{self.where}: inflates to more than {lim.max_inflated_bytes} bytes (the max_inflated_bytes budget)"
+                f"{self.where}: inflates to more than {lim.max_inflated_bytes} bytes (the max_inflated_bytes budget); if you trust the image, raise it with --max-inflated-bytes SIZE"
             )
         if (
             lim.max_inflate_ratio is not None
