@@ -158,3 +158,15 @@ def test_cache_dir_that_is_a_file_warns_once_and_lists(world, capsys, caplog, mo
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1, warnings
     assert "IMAGEFS_CACHE_DIR" in warnings[0] and "--no-cache" in warnings[0]
+
+
+def test_snapshot_from_a_newer_schema_names_the_file(tmp_path):
+    from imagefs.errors import UnsupportedError
+    from imagefs.snapshot import load_snapshot
+
+    (tmp_path / "future.json").write_text('{"schema": 99}')
+    with pytest.raises(UnsupportedError) as info:
+        load_snapshot(tmp_path, "future")
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert f"snapshot {tmp_path / 'future.json'}: listing schema 99" in msg

@@ -175,8 +175,9 @@ def load_snapshot(directory: str | os.PathLike[str], name: str) -> Snapshot:
         if not isinstance(doc, dict):
             raise ValueError("not a JSON object")
         tree = _tree_from_doc(doc)
-    except ImagefsError:
-        raise
+    except ImagefsError as err:
+        # Same type (callers branch on it), with the file named: "snapshot PATH: ...".
+        raise type(err)(f"snapshot {path}: {err}") from err
     except (ValueError, KeyError, TypeError) as err:
         raise ImagefsError(
             f"snapshot {path} is not a valid imagefs listing ({err}); regenerate it with "
