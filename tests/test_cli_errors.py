@@ -32,6 +32,13 @@ def world(tmp_path, monkeypatch):
         for p in ("linux/amd64", "linux/arm64")
     ]
     write_oci_layout(tmp_path / "multi", multi, tag="latest")
+    # A layout whose layer blob has one byte flipped inside the deflate stream (same size).
+    shutil.copytree(tmp_path / "img", tmp_path / "flipped")
+    manifest = json.loads(img.manifest)
+    flipped = tmp_path / "flipped/blobs/sha256" / manifest["layers"][0]["digest"].split(":", 1)[1]
+    data = bytearray(flipped.read_bytes())
+    data[40] ^= 0xFF
+    flipped.write_bytes(bytes(data))
     # A layout whose only layer blob is cut in half.
     shutil.copytree(tmp_path / "img", tmp_path / "trunc")
     manifest = json.loads(img.manifest)
@@ -98,7 +105,8 @@ CASES = [
     ("refresh-config-missing", "refresh --config {t}/nope.yml --check --offline", 1, ["{t}/nope.yml", "does not exist"]),
     ("registry-unreachable", "list 127.0.0.1:1/x:y", 1, ["127.0.0.1:1", "is up", "host and port"]),
     ("inspect-digest-only-missing-image", "inspect --digest-only oci:{t}/nope", 1, ["oci:{t}/nope"]),
-    ("truncated-layer-blob", "list --no-cache oci:{t}/trunc", 1, ["layer 0", "oci:{t}/trunc", "blob ended"]),
+    ("truncated-layer-blob", "list --no-cache oci:{t}/trunc", 1, ["layer 0", "oci:{t}/trunc", "blob ended", "copy or pull the image again"]),
+    ("corrupt-layer-blob", "list --no-cache oci:{t}/flipped", 1, ["layer 0", "oci:{t}/flipped", "corrupt gzip", "copy or pull the image again"]),
     ("empty-file-as-docker-archive", "list docker-archive:{t}/empty.tar", 1, ["docker-archive:{t}/empty.tar", "empty file"]),
     ("index-json-is-not-an-index", "list oci:{t}/notindex", 1, ["oci:{t}/notindex", "index.json", "manifests"]),
     ("inflated-bytes-budget-too-small", "list --no-cache --max-inflated-bytes 10 oci:{t}/img", 1,
