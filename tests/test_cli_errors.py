@@ -92,6 +92,7 @@ CASES = [
     ("extract-into-non-empty-dir", "extract oci:{t}/img {t}/full", 2, ["{t}/full is not empty", "new or empty directory"]),
     ("extract-onto-a-file", "extract oci:{t}/img {t}/afile", 2, ["{t}/afile", "not a directory"]),
     ("extract-under-a-file", "extract oci:{t}/img {t}/afile/out", 2, ["cannot create {t}/afile/out", "directory you can write to"]),
+    ("extract-into-empty-string", "extract oci:{t}/img ''", 2, ["DIR is an empty string", "./rootfs"]),
     ("diff-with-one-bad-image", "diff oci:{t}/img oci:{t}/nope", 1, ["oci:{t}/nope"]),
     ("snapshot-bad-name", "snapshot Bad/Name oci:{t}/img --dir {t}/snaps", 2, ["'Bad/Name'", "lowercase letters"]),
     ("snapshot-dir-is-a-file", "snapshot good oci:{t}/img --dir {t}/afile", 1,
@@ -119,7 +120,7 @@ CASES = [
 
 @pytest.mark.parametrize("argv, code, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_mistake_gives_one_line_error(world, capsys, argv, code, words):
-    args = [a.format(t=world) for a in argv.split()]
+    args = ["" if a == "''" else a.format(t=world) for a in argv.split()]
     try:
         got = cli.main(args)
     except SystemExit as exc:  # argparse errors exit from inside parse_args

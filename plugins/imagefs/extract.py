@@ -460,6 +460,8 @@ def extract_image(
     from .sources.base import Image, Limits
     from .tarstream import iter_members
 
+    if not os.fspath(dest):
+        raise UsageError("extract: DIR is an empty string; give a new or empty directory, e.g. ./rootfs")
     limits = limits or Limits()
     is_root = os.geteuid() == 0
     for asked, what in (
