@@ -57,8 +57,8 @@ class LayerCache:
         p = self.path(key)
         try:
             data = p.read_bytes()
-        except FileNotFoundError:
-            return None
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # not cached (NotADirectoryError: the cache directory is a file; put() says so)
         except OSError as err:
             log.warning("layer cache: cannot read %s (%s); indexing the layer again", p, err)
             return None
@@ -97,7 +97,12 @@ class LayerCache:
             os.replace(tmp, p)
             tmp = None
         except OSError as err:
-            log.warning("layer cache: cannot write %s (%s); listing works, but without the cache", p, err)
+            log.warning(
+                "layer cache: cannot write %s (%s); listing works, but without the cache "
+                "(set IMAGEFS_CACHE_DIR to a writable directory, or pass --no-cache)",
+                p,
+                err,
+            )
         finally:
             if tmp is not None:
                 try:

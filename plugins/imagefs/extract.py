@@ -160,14 +160,19 @@ def _open_dest(dest: Path) -> tuple[int, bool]:
     """Open ``dest`` (creating it if missing); refuse a non-empty or non-directory one."""
     created = False
     try:
-        os.mkdir(dest, 0o700)
-        created = True
-    except FileExistsError:
-        pass
-    except FileNotFoundError:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.mkdir(dest, 0o700)
-        created = True
+        try:
+            os.mkdir(dest, 0o700)
+            created = True
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.mkdir(dest, 0o700)
+            created = True
+    except OSError as err:
+        raise UsageError(
+            f"extract: cannot create {dest}: {err.strerror}; give a directory you can write to"
+        ) from err
     try:
         fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except NotADirectoryError:
@@ -455,6 +460,8 @@ def extract_image(
     from .sources.base import Image, Limits
     from .tarstream import iter_members
 
+    if not os.fspath(dest):
+        raise UsageError("extract: DIR is an empty string; give a new or empty directory, e.g. ./rootfs")
     limits = limits or Limits()
     is_root = os.geteuid() == 0
     for asked, what in (

@@ -231,7 +231,7 @@ class _Merger:
             info.uncompressed_size = ix.size
         if self.max_entries is not None and len(E) > self.max_entries:
             raise BudgetExceededError(
-                f"{self.where}: the merged tree has more than {self.max_entries} entries (the entry budget)"
+                f"{self.where}: the merged tree has more than {self.max_entries} entries (the entry budget); if you trust the image, raise it with --max-entries N"
             )
 
     # -- tree edits with bookkeeping ------------------------------------------------------

@@ -196,7 +196,7 @@ def parse_docker_reference(text: str) -> DockerReference:
         raise _fail(text, "no repository after the registry", "ghcr.io/owner/app:1.0")
     if not _PATH_RE.match(path):
         if _PATH_RE.match(path.lower()):
-            raise _fail(text, f"repository name must be lowercase (try {path.lower()!r})", "myuser/myapp:1.0")
+            raise _fail(text, f"repository name must be lowercase (try {rest.lower()!r})", "myuser/myapp:1.0")
         raise _fail(
             text,
             f"invalid repository name {path!r} (lowercase letters, digits and single '.', '_', '__' or '-' between them, '/' between components)",
@@ -288,4 +288,39 @@ def parse(text: str | ImageRef) -> ImageRef:
                 f"image name {text!r}: transport {transport!r} is not supported; use one of "
                 f"{', '.join(t + ':' for t in TRANSPORTS)} (for example skopeo copy {text} oci:./layout:latest)"
             )
-    return ImageRef("docker", docker=parse_docker_reference(text))
+    try:
+        return ImageRef("docker", docker=parse_docker_reference(text))
+    except BadReferenceError as err:
+        hint = _local_hint(text, transport if sep else None)
+        if hint is None:
+            raise
+        raise BadReferenceError(f"image name {text!r}: {hint}") from err
+
+
+def _local_hint(text: str, transport: str | None) -> str | None:
+    """Why an unparseable name was probably meant as a local image, or None.
+
+    Only consulted after ``text`` failed as a docker reference, so valid names never change:
+    a misspelt transport (``oci-arhive:``) or a bare path (``./image.tar``, ``/tmp/layout``).
+    """
+    import difflib
+
+    if transport and "/" not in transport:
+        close = difflib.get_close_matches(transport.lower(), TRANSPORTS + tuple(sorted(_OTHER_TRANSPORTS)), n=1, cutoff=0.6)
+        if close:
+            return (
+                f"unknown transport {transport + ':'!r}; did you mean {close[0] + ':'!r}? "
+                f"(transports: {', '.join(t + ':' for t in TRANSPORTS)})"
+            )
+    p = os.path.expanduser(text)
+    looks_local = text.startswith(("/", "./", "../", "~")) or text in (".", "..") or text.endswith(
+        (".tar", ".tar.gz", ".tgz", ".tar.zst")
+    )
+    if os.path.isdir(p):
+        return f"a local directory needs a transport: use oci:{text} for an OCI image layout"
+    if os.path.isfile(p) or looks_local:
+        return (
+            f"a local path needs a transport: use docker-archive:{text} for a 'docker save' tarball, "
+            f"oci-archive:{text} for a tarred OCI layout, or oci:{text} for a layout directory"
+        )
+    return None

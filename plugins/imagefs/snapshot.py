@@ -115,7 +115,14 @@ def write_snapshot(directory: str | os.PathLike[str], name: str, tree: Tree, *, 
     replaced when its bytes change.
     """
     path = snapshot_path(directory, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        why = "a file is in the way" if isinstance(err, (FileExistsError, NotADirectoryError)) else err.strerror
+        raise ImagefsError(
+            f"snapshot directory {path.parent}: cannot create it ({why}); "
+            "give a directory you can write to with --dir"
+        ) from err
     old = _read_doc(path) if path.exists() else None
     doc = build_document(name, tree, reference=reference, platform=platform, generated_at=_now())
     if old and old.get("generated_at"):
@@ -168,8 +175,9 @@ def load_snapshot(directory: str | os.PathLike[str], name: str) -> Snapshot:
         if not isinstance(doc, dict):
             raise ValueError("not a JSON object")
         tree = _tree_from_doc(doc)
-    except ImagefsError:
-        raise
+    except ImagefsError as err:
+        # Same type (callers branch on it), with the file named: "snapshot PATH: ...".
+        raise type(err)(f"snapshot {path}: {err}") from err
     except (ValueError, KeyError, TypeError) as err:
         raise ImagefsError(
             f"snapshot {path} is not a valid imagefs listing ({err}); regenerate it with "

@@ -548,7 +548,7 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
         if size < 0 or size > max_size:
             if size > max_size and limits is not None and size <= MAX_SIZE:
                 raise BudgetExceededError(
-                    f"{where}: entry after {last} declares {size} bytes, over the {max_size}-byte inflated budget"
+                    f"{where}: entry after {last} declares {size} bytes, over the {max_size}-byte inflated budget; if you trust the image, raise it with --max-inflated-bytes SIZE"
                 )
             raise _bad(where, f"entry after {last} has an impossible size {size}")
         padded = (size + 511) & ~511
@@ -662,7 +662,7 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
         last = name
         count += 1
         if max_entries is not None and count > max_entries:
-            raise BudgetExceededError(f"{where}: more than {max_entries} entries (the entry budget)")
+            raise BudgetExceededError(f"{where}: more than {max_entries} entries (the entry budget); if you trust the image, raise it with --max-entries N")
 
         devmajor = devminor = 0
         linkname: str | None = None

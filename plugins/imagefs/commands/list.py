@@ -7,7 +7,7 @@ import argparse
 from ..errors import UsageError
 from ..render import FORMATS
 from . import _common
-from ._common import add_image_options, emit, positive_int
+from ._common import add_image_options, emit, non_negative_int, positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("-A", "--almost-all", action="store_true", help="ls: leave out . and ..")
     p.add_argument("--markers", action="store_true", help="tree: flag setuid, setgid, sticky and file capabilities")
     p.add_argument("--show-layer", action="store_true", help="tree: show the layer that last wrote each entry")
-    p.add_argument("--width", type=int, default=60, metavar="N", help="layers: cut CREATED BY to N characters (0: no limit)")
+    p.add_argument("--width", type=non_negative_int, default=60, metavar="N", help="layers: cut CREATED BY to N characters (0: no limit)")
     add_image_options(p)
     p.set_defaults(run=run)
     return p

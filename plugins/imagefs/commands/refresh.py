@@ -76,15 +76,30 @@ def run(args: argparse.Namespace) -> int:
     text = summary_markdown(outcomes, limit=args.limit, check=args.check)
     print(text)
     if args.summary:
-        path = Path(args.summary)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        _write_summary(Path(args.summary), text)
     failed = [o for o in outcomes if o.status == FAILED]
     for o in failed:
         log.error("%s: %s", o.name, o.message)
     if failed or (args.check and any(o.drifted for o in outcomes)):
         return 1
     return 0
+
+
+def _write_summary(path: Path, text: str) -> None:
+    """Write the --summary file atomically; an unwritable path is a one-line usage error."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        from ..errors import UsageError
+
+        raise UsageError(f"--summary {path}: cannot write it ({err.strerror}); give a file path you can write to") from err

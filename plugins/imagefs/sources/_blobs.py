@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 SNIFF_SIZE = 64 * 1024
 RATIO_GRACE = 1 << 20  # the ratio budget applies once this much was inflated
 
+# How to fix a blob that does not match its descriptor: the copy is damaged, not the image.
+_REFETCH = "the blob is truncated or corrupt; copy or pull the image again"
+# A layer that fails to decompress is detected before its digest can be checked.
+_REDECODE = "copy or pull the image again (if that does not help, the image itself is broken)"
 THREADED_HASH_MIN = 4 << 20  # blobs at least this big are hashed on a second thread
 
 Progress = Callable[[int], Any]
@@ -94,7 +98,7 @@ class _Tap(io.RawIOBase):
 
     def _short(self) -> DigestMismatchError:
         return DigestMismatchError(
-            f"{self._where}: blob ended after {self.count} bytes, the descriptor says {self._desc.size}"
+            f"{self._where}: blob ended after {self.count} bytes, the descriptor says {self._desc.size}; {_REFETCH}"
         )
 
     def _pull(self, view: memoryview) -> int:
@@ -177,7 +181,9 @@ class _Tap(io.RawIOBase):
             raise self._short()
         got = f"{self._desc.digest.split(':', 1)[0]}:{self.hash.hexdigest()}"
         if got != self._desc.digest:
-            raise DigestMismatchError(f"{self._where}: blob digest is {got}, the descriptor says {self._desc.digest}")
+            raise DigestMismatchError(
+                f"{self._where}: blob digest is {got}, the descriptor says {self._desc.digest}; {_REFETCH}"
+            )
 
     def close(self) -> None:
         if not self.closed:
@@ -247,7 +253,7 @@ class LayerStream(io.RawIOBase):
             what = f"truncated {self.compression} data (it ends before its end-of-stream marker)"
         else:
             what = f"corrupt {self.compression} data ({err})"
-        return InvalidImageError(f"{self.where}: {what}")
+        return InvalidImageError(f"{self.where}: {what}; {_REDECODE}")
 
     def _account(self, chunk: Any, n: int, owned: bool = False) -> None:
         self._inflated += n
@@ -258,7 +264,7 @@ class LayerStream(io.RawIOBase):
             return
         if lim.max_inflated_bytes is not None and self._inflated > lim.max_inflated_bytes:
             raise BudgetExceededError(
-                f"{self.where}: inflates to more than {lim.max_inflated_bytes} bytes (the max_inflated_bytes budget)"
+                f"{self.where}: inflates to more than {lim.max_inflated_bytes} bytes (the max_inflated_bytes budget); if you trust the image, raise it with --max-inflated-bytes SIZE"
             )
         if (
             lim.max_inflate_ratio is not None
@@ -330,7 +336,7 @@ class LayerStream(io.RawIOBase):
             self._tap.verify()
             if self.compression == "zstd" and not self._frames.complete:
                 what = self._frames.bad or "it ends inside a frame"
-                raise InvalidImageError(f"{self.where}: truncated or corrupt zstd data ({what})")
+                raise InvalidImageError(f"{self.where}: truncated or corrupt zstd data ({what}); {_REDECODE}")
         except BaseException:
             self._stop_pipe()
             raise

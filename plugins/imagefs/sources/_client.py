@@ -152,8 +152,11 @@ class RegistryClient:
             attempt += 1
             delay = self.retry.delay(attempt - 1, retry_after)
             if attempt >= self.retry.attempts or time.monotonic() + delay > deadline:
+                hint = ""
+                if isinstance(failure, (ConnectionError, TimeoutError, socket.timeout)):
+                    hint = f"; check that the registry {self.endpoint} is up and the image name's host and port are right"
                 raise RegistryError(
-                    f"{what}: {oneline(str(failure), what=what)} (gave up after {attempt} tries)",
+                    f"{what}: {oneline(str(failure), what=what)} (gave up after {attempt} tries){hint}",
                     status=getattr(failure, "status", None),
                     temporary=True,
                 ) from failure

@@ -20,7 +20,7 @@ from functools import cached_property
 from typing import IO, Any, Callable
 
 from .. import media
-from ..errors import InvalidImageError, UnsupportedError
+from ..errors import InvalidImageError, NotFoundError, UnsupportedError
 from ..platform import Platform
 
 log = logging.getLogger(__name__)
@@ -305,10 +305,31 @@ def resolve(source: Source, reference: str, platform: Platform | None, limits: L
         where = f"{reference} ({desc.digest})"
         kind = document_kind(doc, desc.media_type, where)
         if kind == "manifest":
-            return Image(source, reference, desc, doc, limits, index_digest)
+            image = Image(source, reference, desc, doc, limits, index_digest)
+            if platform is not None and index_digest is None:
+                _check_single_platform(image, platform, where)
+            return image
         manifests = doc.get("manifests")
         if not isinstance(manifests, list):
             raise InvalidImageError(f"{where}: 'manifests' is not a list")
         children = [Descriptor.from_json(m, f"{where} manifests[{i}]") for i, m in enumerate(manifests)]
         index_digest = index_digest or desc.digest
         desc = select(children, platform, where)
+
+
+def _check_single_platform(image: Image, want: Platform, where: str) -> None:
+    """An explicit ``--platform`` that a single-platform image does not have is an error.
+
+    Only the OS and architecture are compared (and the variant when both sides name one),
+    so a config without a variant still matches ``linux/arm64/v8``.
+    """
+    have = image.platform
+    if have.os == "unknown" or have.architecture == "unknown":
+        return
+    a, b = have.normalized(), want.normalized()
+    if a.os == b.os and a.architecture == b.architecture and (not have.variant or not want.variant or a.variant == b.variant):
+        return
+    raise NotFoundError(
+        f"{where}: is a single-platform image for {have}, not {want}; "
+        f"drop --platform or use --platform {have}"
+    )
