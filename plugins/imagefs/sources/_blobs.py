@@ -277,14 +277,10 @@ class LayerStream(io.RawIOBase):
                 f"({self._inflated} bytes from {self._tap.count}); a compression bomb?"
             )
 
-    def readinto(self, b: Any) -> int:
-        if self._done:
-            return 0
-        view = memoryview(b).cast("B")
-        if not len(view):
-            return 0
+    def _decode(self, method: Any, arg: Any) -> Any:
+        """Call the decoder, turning its errors into one typed error naming the layer."""
         try:
-            n = self._dec.readinto(view)
+            return method(arg)
         except ImagefsError:
             raise
         except _DECODE_ERRORS as err:
@@ -293,6 +289,14 @@ class LayerStream(io.RawIOBase):
             if self.compression == "zstd" and isinstance(err, self._zstd_error):
                 raise self._decode_error(err) from err
             raise
+
+    def readinto(self, b: Any) -> int:
+        if self._done:
+            return 0
+        view = memoryview(b).cast("B")
+        if not len(view):
+            return 0
+        n = self._decode(self._dec.readinto, view)
         if n:
             self._account(view[:n], n)
             return n
@@ -304,16 +308,7 @@ class LayerStream(io.RawIOBase):
             return self.readall()
         if self._done or n == 0:
             return b""
-        try:
-            data = self._dec.read(n)
-        except ImagefsError:
-            raise
-        except _DECODE_ERRORS as err:
-            raise self._decode_error(err) from err
-        except Exception as err:
-            if self.compression == "zstd" and isinstance(err, self._zstd_error):
-                raise self._decode_error(err) from err
-            raise
+        data = self._decode(self._dec.read, n)
         if data:
             self._account(data, len(data), True)
             return data
