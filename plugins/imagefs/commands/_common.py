@@ -37,16 +37,23 @@ def parse_size(text: str) -> int | None:
     return int(float(m.group(1)) * 1024 ** _POWERS[m.group(2).lower()])
 
 
-def parse_count(text: str) -> int | None:
-    if text.strip().lower() in ("none", "unlimited"):
-        return None
+def _whole(text: str, minimum: int, *, none_ok: bool = False) -> int:
+    """An integer of at least ``minimum``, with a one-line argparse error otherwise."""
+    suffix = " (or none)" if none_ok else ""
     try:
         n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (or none)") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1 (or none)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number{suffix}") from None
+    if n < minimum:
+        bound = "0 or more" if minimum == 0 else f"at least {minimum}"
+        raise argparse.ArgumentTypeError(f"{text!r} must be {bound}{suffix}")
     return n
+
+
+def parse_count(text: str) -> int | None:
+    if text.strip().lower() in ("none", "unlimited"):
+        return None
+    return _whole(text, 1, none_ok=True)
 
 
 def parse_bool(text: str) -> bool:
@@ -59,23 +66,12 @@ def parse_bool(text: str) -> bool:
 
 
 def positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return n
+    return _whole(text, 1)
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return n
+    return _whole(text, 0)
+
 
 
 class _Intermixed:
