@@ -368,7 +368,8 @@ class _Merger:
                 hops += 1
                 if hops > self.max_hops:
                     raise BudgetExceededError(
-                        f"{self.where}: resolving {what!r} takes more than {self.max_hops} symlink hops (a loop or a chain too long)"
+                        f"{self.where}: resolving {what!r} takes more than {self.max_hops} symlink hops "
+                        "(a loop or a chain too long; --max-symlink-hops N raises the limit)"
                     )
                 t = e.target or ""
                 if t.startswith("/"):

@@ -442,11 +442,15 @@ def _check_path(path: str, raw_len: int, limits, where: str, name: str) -> None:
     ml = limits.max_path_length
     if ml is not None and raw_len > ml:
         raise BudgetExceededError(
-            f"{where}: entry name of {raw_len} bytes is over the {ml}-byte path length budget ({name[:80]!r}...)"
+            f"{where}: entry name of {raw_len} bytes is over the {ml}-byte path length budget ({name[:80]!r}...); "
+            "if you trust the image, raise it with --max-path-length N"
         )
     md = limits.max_path_depth
     if md is not None and path.count("/") > md:
-        raise BudgetExceededError(f"{where}: entry {name[:80]!r}... is over the {md}-component path depth budget")
+        raise BudgetExceededError(
+            f"{where}: entry {name[:80]!r}... is over the {md}-component path depth budget; "
+            "if you trust the image, raise it with --max-path-depth N"
+        )
 
 
 def _gnu_sparse_old(r: _Reader, block: bytes, where: str, name: str) -> tuple[int, list[tuple[int, int]]]:
@@ -673,14 +677,20 @@ def iter_members(stream: IO[bytes], *, limits=None, where: str = "layer") -> Ite
                 rawlink = buf[pos + 157 : pos + 257].partition(b"\0")[0]
             linkname = _decode(rawlink)
             if max_link is not None and len(rawlink) > max_link:
-                raise BudgetExceededError(f"{where}: symlink {name!r} has a target over the {max_link}-byte budget")
+                raise BudgetExceededError(
+                    f"{where}: symlink {name!r} has a target over the {max_link}-byte budget; "
+                    "if you trust the image, raise it with --max-path-length N"
+                )
         elif type_ is HARDLINK:
             if rawlink is None:
                 rawlink = buf[pos + 157 : pos + 257].partition(b"\0")[0]
             if not rawlink:
                 raise _bad(where, f"hardlink {name!r} has an empty target")
             if max_link is not None and len(rawlink) > max_link:
-                raise BudgetExceededError(f"{where}: hardlink {name!r} has a target over the {max_link}-byte budget")
+                raise BudgetExceededError(
+                    f"{where}: hardlink {name!r} has a target over the {max_link}-byte budget; "
+                    "if you trust the image, raise it with --max-path-length N"
+                )
             linkname = normalize(_decode(rawlink), where, what=f"target of hardlink {name!r}:")
         elif type_ is CHAR or type_ is BLOCK:
             devmajor = _num(buf[pos + 329 : pos + 337], where, "devmajor")

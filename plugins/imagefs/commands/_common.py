@@ -7,7 +7,9 @@
   ``$IMAGEFS_REGISTRY_CREDS``), ``--insecure-registry HOST`` (repeatable),
   ``--tls-verify=true|false``;
 - budget options mapped onto :class:`~imagefs.sources.base.Limits`:
-  ``--max-inflated-bytes SIZE`` (``64G``, ``500M``, ``none``) and ``--max-entries N``.
+  ``--max-inflated-bytes SIZE`` (``64G``, ``500M``, ``none``), ``--max-entries N``,
+  ``--max-inflate-ratio N``, ``--max-path-length N``, ``--max-path-depth N`` and
+  ``--max-symlink-hops N``.
 """
 
 from __future__ import annotations
@@ -100,6 +102,14 @@ def intermixed(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+# Budgets given as a count ('none' disables one), besides --max-inflated-bytes and --max-entries.
+_MORE_BUDGETS = (
+    ("max_inflate_ratio", "stop when a layer inflates more than N times its compressed size (gzip bombs)"),
+    ("max_path_length", "refuse paths longer than N bytes"),
+    ("max_path_depth", "refuse paths deeper than N components"),
+)
+
+
 def add_image_options(parser: argparse.ArgumentParser) -> None:
     intermixed(parser)
     g = parser.add_argument_group("image options")
@@ -132,6 +142,11 @@ def add_image_options(parser: argparse.ArgumentParser) -> None:
                    help="stop when a layer inflates past SIZE (e.g. 64G, 500M, none)")
     b.add_argument("--max-entries", metavar="N", type=parse_count, default=argparse.SUPPRESS,
                    help="stop past N entries in a layer (or none)")
+    for name, help_text in _MORE_BUDGETS:
+        b.add_argument("--" + name.replace("_", "-"), dest=name, metavar="N", type=parse_count,
+                       default=argparse.SUPPRESS, help=help_text)
+    b.add_argument("--max-symlink-hops", metavar="N", type=positive_int, default=argparse.SUPPRESS,
+                   help="symlinks followed while resolving one path (default 40)")
 
 
 def source_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -150,10 +165,9 @@ def limits(args: argparse.Namespace):
     from ..sources.base import Limits
 
     lim = Limits()
-    if "max_inflated_bytes" in vars(args):
-        lim.max_inflated_bytes = args.max_inflated_bytes
-    if "max_entries" in vars(args):
-        lim.max_entries = args.max_entries
+    for name in ("max_inflated_bytes", "max_entries", *(n for n, _ in _MORE_BUDGETS), "max_symlink_hops"):
+        if name in vars(args):
+            setattr(lim, name, getattr(args, name))
     return lim
 
 

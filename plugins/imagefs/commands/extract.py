@@ -7,17 +7,6 @@ import sys
 
 from . import _common
 
-# Budgets beyond the two every command has (--max-inflated-bytes, --max-entries).
-_MORE_BUDGETS = (
-    (
-        "max_inflate_ratio",
-        "stop when a layer inflates more than N times its compressed size (gzip bombs)",
-    ),
-    ("max_path_length", "refuse paths longer than N bytes"),
-    ("max_path_depth", "refuse paths deeper than N components"),
-)
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "extract",
@@ -37,23 +26,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "dest", metavar="DIR", help="the directory to create (or an empty one)"
     )
     _common.add_image_options(p)
-    b = p.add_argument_group("more budgets ('none' disables one)")
-    for name, help_text in _MORE_BUDGETS:
-        b.add_argument(
-            "--" + name.replace("_", "-"),
-            dest=name,
-            metavar="N",
-            type=_common.parse_count,
-            default=argparse.SUPPRESS,
-            help=help_text,
-        )
-    b.add_argument(
-        "--max-symlink-hops",
-        metavar="N",
-        type=_common.positive_int,
-        default=argparse.SUPPRESS,
-        help="symlinks followed while resolving one path (default 40)",
-    )
     x = p.add_argument_group("what to keep (root only)")
     x.add_argument(
         "--preserve-special-bits",
@@ -74,20 +46,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def limits(args: argparse.Namespace):
-    lim = _common.limits(args)
-    for name, _ in (*_MORE_BUDGETS, ("max_symlink_hops", "")):
-        if name in vars(args):
-            setattr(lim, name, getattr(args, name))
-    return lim
-
-
 def run(args: argparse.Namespace) -> int:
     from ..extract import extract_image
     from ..progress import progress_for
     from ..sources import open_image
 
-    lim = limits(args)
+    lim = _common.limits(args)
     progress = progress_for(sys.stderr, quiet=args.quiet)
     try:
         with open_image(

@@ -274,7 +274,8 @@ class LayerStream(io.RawIOBase):
         ):
             raise BudgetExceededError(
                 f"{self.where}: inflate ratio over {lim.max_inflate_ratio}:1 "
-                f"({self._inflated} bytes from {self._tap.count}); a compression bomb?"
+                f"({self._inflated} bytes from {self._tap.count}); a compression bomb? "
+                "If you trust the image, raise it with --max-inflate-ratio N"
             )
 
     def _decode(self, method: Any, arg: Any) -> Any:
