@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins"))
 
 from imagefs.oci_writer import (  # noqa: E402
+    TAR_TO_ENTRY,
     ImageSpec,
     TarMember,
     build_image,
@@ -67,18 +68,6 @@ GOALS = {
     "cold vs umoci": ("umoci", "cold", 5.0),
     "warm / cold": ("warm", "cold", 0.15),  # warm time / cold time <= 0.15
 }
-
-_TYPES = {
-    tarfile.REGTYPE: "file",
-    tarfile.AREGTYPE: "file",
-    tarfile.DIRTYPE: "dir",
-    tarfile.SYMTYPE: "symlink",
-    tarfile.LNKTYPE: "hardlink",
-    tarfile.CHRTYPE: "char",
-    tarfile.BLKTYPE: "block",
-    tarfile.FIFOTYPE: "fifo",
-}
-
 
 LOAD_BEFORE = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -123,7 +112,7 @@ def split_layers(rootfs_tar: Path) -> list[bytes]:
             name = info.name.removeprefix("./").rstrip("/")
             if not name or name == ".":
                 continue
-            kind = _TYPES.get(info.type)
+            kind = TAR_TO_ENTRY.get(info.type)
             if kind is None:
                 continue
             linkname = info.linkname.removeprefix("./") if info.type == tarfile.LNKTYPE else info.linkname

@@ -49,7 +49,8 @@ class TarMember:
     gname: str = ""
 
 
-_TYPES = {
+# imagefs entry type -> tarfile type, and back (the inverse also reads old-style '\0' files).
+ENTRY_TO_TAR = {
     "file": tarfile.REGTYPE,
     "dir": tarfile.DIRTYPE,
     "symlink": tarfile.SYMTYPE,
@@ -58,6 +59,7 @@ _TYPES = {
     "block": tarfile.BLKTYPE,
     "fifo": tarfile.FIFOTYPE,
 }
+TAR_TO_ENTRY = {tar: entry for entry, tar in ENTRY_TO_TAR.items()} | {tarfile.AREGTYPE: "file"}
 
 
 def make_layer_tar(members: Iterable[TarMember], *, fmt: int = tarfile.PAX_FORMAT) -> bytes:
@@ -66,7 +68,7 @@ def make_layer_tar(members: Iterable[TarMember], *, fmt: int = tarfile.PAX_FORMA
     with tarfile.open(fileobj=buf, mode="w", format=fmt, encoding="utf-8", errors="surrogateescape") as tf:
         for m in members:
             info = tarfile.TarInfo(m.name)
-            info.type = _TYPES[m.type]
+            info.type = ENTRY_TO_TAR[m.type]
             info.mode = m.mode if m.mode is not None else (0o755 if m.type == "dir" else 0o644)
             info.uid, info.gid = m.uid, m.gid
             info.uname, info.gname = m.uname, m.gname

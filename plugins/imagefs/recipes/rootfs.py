@@ -15,19 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ImagefsError
-from ..oci_writer import TarMember, make_layer_tar
-
-_TAR_TYPES = {
-    tarfile.REGTYPE: "file",
-    tarfile.AREGTYPE: "file",
-    tarfile.DIRTYPE: "dir",
-    tarfile.SYMTYPE: "symlink",
-    tarfile.LNKTYPE: "hardlink",
-    tarfile.CHRTYPE: "char",
-    tarfile.BLKTYPE: "block",
-    tarfile.FIFOTYPE: "fifo",
-}
-
+from ..oci_writer import TAR_TO_ENTRY, TarMember, make_layer_tar
 
 def norm(path: str) -> str:
     """``./etc/passwd``, ``/etc/passwd`` and ``etc/passwd/`` all become ``etc/passwd``."""
@@ -85,7 +73,7 @@ class RootFS:
         return m.data
 
     def add_tar_member(self, info: tarfile.TarInfo, data: bytes) -> None:
-        kind = _TAR_TYPES.get(info.type)
+        kind = TAR_TO_ENTRY.get(info.type)
         if kind is None:
             raise ImagefsError(f"tar member {info.name!r}: unsupported type {info.type!r}")
         self.put(
